@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KubeorchConfig(AppConfig):
+    name = "kubeorch"
+    verbose_name = "KubeOrch"

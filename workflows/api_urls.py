@@ -1,0 +1,12 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from . import api_views
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("workflows", api_views.WorkflowViewSet, basename="workflow")
+
+urlpatterns = [
+    path("node-kinds", api_views.node_kinds, name="node-kinds"),
+    *router.urls,
+]
