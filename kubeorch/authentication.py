@@ -1,6 +1,7 @@
 """`Authorization: Bearer <token>` for the REST API."""
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .models import ApiToken
@@ -30,3 +31,17 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if token.last_used_at is None or (now - token.last_used_at).seconds > 60:
             token.last_used_at = now
             token.save(update_fields=["last_used_at"])
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Describes bearer tokens in the OpenAPI schema."""
+
+    target_class = "kubeorch.authentication.BearerTokenAuthentication"
+    name = "BearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from `manage.py apitoken USERNAME`.",
+        }

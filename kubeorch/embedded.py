@@ -9,6 +9,7 @@ even by SIGKILL, the kernel sends the child SIGTERM, so nothing is orphaned.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -91,7 +92,7 @@ def spawn(
 ) -> Child:
     """Start a child that dies with this process, its output prefixed.
 
-    Each output line is appended to `log_path` (when given) and written to
+    Each output line goes to `log_path` (when given; truncated first) and to
     `echo` as ``name | line`` (when given); with neither it is discarded.
     Spawn from a thread that lives as long as the child: the kernel sends
     the parent-death signal when the spawning *thread* exits.
@@ -120,7 +121,8 @@ def _start_output_pump(child: Child, echo: TextIO | None) -> threading.Thread:
     """Copy a child's output lines to its log file and the terminal."""
 
     def pump() -> None:
-        log = child.log_path.open("a", encoding="utf-8") if child.log_path else None
+        # One log per run: an old run's lines must not look like new ones.
+        log = child.log_path.open("w", encoding="utf-8") if child.log_path else None
         try:
             for raw in child.process.stdout:
                 line = raw.decode("utf-8", errors="replace").rstrip("\n")
@@ -150,6 +152,7 @@ def start_valkey(
     data_dir: str | Path,
     *,
     port: int | None = None,
+    log_path: Path | None = None,
     echo: TextIO | None = None,
     timeout: float = 10.0,
 ) -> tuple[Child, str]:
@@ -165,7 +168,8 @@ def start_valkey(
         "--appendonly", "no",
         "--dir", str(data_dir),
     ]  # fmt: skip
-    child = spawn("valkey", argv, log_path=data_dir / "valkey.log", echo=echo)
+    log_path = log_path or data_dir / "valkey.log"
+    child = spawn("valkey", argv, log_path=log_path, echo=echo)
     try:
         wait_for_redis(LOOPBACK, port, timeout=timeout, process=child.process)
     except BaseException:
@@ -209,7 +213,9 @@ def wait_for_port(
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+            raise TimeoutError(
+                f"nothing listens on {host}:{port} after {timeout:.0f} s"
+            )
         time.sleep(0.1)
 
 
@@ -303,10 +309,8 @@ def _wait_until(child: Child, deadline: float) -> None:
 
 
 def _signal(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def python_argv(*args: str) -> list[str]:

@@ -23,9 +23,7 @@ class ApiTokenQuerySet(models.QuerySet):
         return record, token
 
     def find(self, token: str) -> "ApiToken | None":
-        return (
-            self.select_related("user").filter(key_hash=hash_token(token)).first()
-        )
+        return self.select_related("user").filter(key_hash=hash_token(token)).first()
 
 
 class ApiToken(models.Model):

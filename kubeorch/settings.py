@@ -92,9 +92,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db(
-        "DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
-    )
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Runs write from worker threads while the web process reads.
@@ -170,6 +168,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/v1/api",
+    "ENUM_NAME_OVERRIDES": {
+        "WorkflowStateEnum": "workflows.models.Workflow.State",
+        "NodeRunStateEnum": "runs.models.RunNodeState.State",
+        "RunStatusEnum": "runs.models.Run.Status",
+    },
 }
 
 KUBEORCH_HEALTH_DEADLINE = env.float("KUBEORCH_HEALTH_DEADLINE", default=300.0)

@@ -9,7 +9,9 @@ api_patterns = [
     path("", include("runs.api_urls")),
     path("", include("clusters.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"
+    ),
 ]
 
 urlpatterns = [

@@ -137,8 +137,11 @@ class Store:
 
     # ----- writing
 
-    def create(self, rt: ResourceType, obj: dict) -> dict:
-        """Store a new object; set the server fields and send ADDED."""
+    def create(self, rt: ResourceType, obj: dict, *, uid: str | None = None) -> dict:
+        """Store a new object; set the server fields and send ADDED.
+
+        ``uid`` lets the API layer pre-assign the uid (a Job's selector uses it).
+        """
         with self.lock:
             obj = clone(obj)
             meta = obj.setdefault("metadata", {})
@@ -150,8 +153,9 @@ class Store:
                 raise errors.already_exists(rt, name)
             self._remember_type(rt)
             obj = _with_type_first(rt, obj)
+            meta = obj["metadata"]
             meta["name"] = name
-            meta["uid"] = str(uuid.uuid4())
+            meta["uid"] = uid or str(uuid.uuid4())
             meta["creationTimestamp"] = self.clock.stamp()
             meta.pop("deletionTimestamp", None)
             meta.pop("deletionGracePeriodSeconds", None)
@@ -365,6 +369,17 @@ class Store:
                     )
                 ],
             )
+        return self._generate(prefix, bucket)
+
+    def generate_name(
+        self, rt: ResourceType, namespace: str | None, prefix: str
+    ) -> str:
+        """Return prefix plus a random suffix not yet used in the namespace."""
+        with self.lock:
+            return self._generate(prefix, self._bucket(rt, namespace))
+
+    @staticmethod
+    def _generate(prefix: str, bucket: dict) -> str:
         for _ in range(100):
             suffix = "".join(random.choices(_NAME_SUFFIX_ALPHABET, k=5))
             if prefix + suffix not in bucket:

@@ -102,6 +102,18 @@ class Health:
     # nothing should wait for it.
     waiting_for_consumer: bool = False
 
+    def as_dict(self) -> dict:
+        """Return a JSON-ready form (for RunNodeState.health and the API)."""
+        return {
+            "state": self.state.value,
+            "message": self.message,
+            "ready": self.ready,
+            "desired": self.desired,
+            "warnings": list(self.warnings),
+            "evidence": self.evidence,
+            "waiting_for_consumer": self.waiting_for_consumer,
+        }
+
     @property
     def done(self) -> bool:
         """Return True when nothing should wait any longer for this object."""

@@ -10,8 +10,6 @@ from rest_framework.test import APIClient
 
 from kubeorch.models import ApiToken
 
-pytest_plugins = ["tests.plugins.infra"]
-
 
 def _user(username: str):
     return get_user_model().objects.create_user(username, password="pw-" + username)

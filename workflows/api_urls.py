@@ -3,7 +3,10 @@ from rest_framework.routers import SimpleRouter
 
 from . import api_views
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter()
+# Integrators write /v1/api/workflows/:id/run, the seed document's form;
+# a trailing slash is accepted too.
+router.trailing_slash = "/?"
 router.register("workflows", api_views.WorkflowViewSet, basename="workflow")
 
 urlpatterns = [

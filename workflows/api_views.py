@@ -36,6 +36,7 @@ class WorkflowViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = WorkflowSerializer
+    lookup_value_regex = "[0-9a-f-]{36}"
     http_method_names = ["get", "post", "patch", "delete"]
 
     def get_queryset(self):

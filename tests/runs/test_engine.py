@@ -1,0 +1,391 @@
+"""The deploy engine against a real simulated cluster over real HTTP."""
+
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.exceptions import NotFoundException
+
+from runs.engine import (
+    DeployOptions,
+    NodeState,
+    ObjectRef,
+    RunStatus,
+    deploy,
+    remove_all,
+)
+from workflows.rendered import RenderedNode
+
+NAMESPACE = "shop"
+FAST = DeployOptions(health_deadline=20, poll_interval=0.05, request_timeout=5)
+
+
+class Recorder:
+    """A RunObserver that remembers what it was told and can ask to stop."""
+
+    def __init__(self, stop_after_applied: str | None = None) -> None:
+        self.states: list[tuple[str, str, str]] = []
+        self.lines: list[tuple[str, str]] = []
+        self.stop_after_applied = stop_after_applied
+        self.thread_ids: set[int] = set()
+
+    def node_state(self, node_id, state, message="", health=None):
+        self.thread_ids.add(threading.get_ident())
+        self.states.append((node_id, state, message))
+
+    def log(self, level, message):
+        self.lines.append((level, message))
+
+    def should_stop(self):
+        return any(
+            (node, state) == (self.stop_after_applied, "applied")
+            for node, state, _ in self.states
+        )
+
+    def states_of(self, node_id):
+        return [state for node, state, _ in self.states if node == node_id]
+
+    def index(self, node_id, state):
+        return self.states.index(
+            next(s for s in self.states if s[:2] == (node_id, state))
+        )
+
+
+@pytest.fixture
+def api_client(kubeconfig_path):
+    api = config.new_client_from_config(config_file=str(kubeconfig_path))
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def workflow_id():
+    return str(uuid.uuid4())
+
+
+def labels(workflow_id, node):
+    return {
+        "app.kubernetes.io/managed-by": "kubeorch",
+        "kubeorch.io/workflow": workflow_id,
+        "kubeorch.io/node": node,
+    }
+
+
+def config_map(workflow_id, node="settings", data=None):
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": node,
+            "namespace": NAMESPACE,
+            "labels": labels(workflow_id, node),
+        },
+        "data": data or {"GREETING": "hello"},
+    }
+    return RenderedNode(node, "configmap", [manifest])
+
+
+def web_deployment(workflow_id, node="web", image="nginx:1.27", replicas=2):
+    pod_labels = labels(workflow_id, node)
+    selector = {k: pod_labels[k] for k in ("kubeorch.io/workflow", "kubeorch.io/node")}
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": node,
+            "namespace": NAMESPACE,
+            "labels": labels(workflow_id, node),
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": image,
+                            "ports": [{"containerPort": 80}],
+                            "envFrom": [{"configMapRef": {"name": "settings"}}],
+                        }
+                    ]
+                },
+            },
+        },
+    }
+    return RenderedNode(node, "deployment", [manifest])
+
+
+def web_service(workflow_id, node="web-svc", target="web"):
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": node,
+            "namespace": NAMESPACE,
+            "labels": labels(workflow_id, node),
+        },
+        "spec": {
+            "selector": {
+                "kubeorch.io/workflow": workflow_id,
+                "kubeorch.io/node": target,
+            },
+            "ports": [{"port": 80, "targetPort": 80}],
+        },
+    }
+    return RenderedNode(node, "service", [manifest])
+
+
+def three_tier(workflow_id, image="nginx:1.27"):
+    nodes = [
+        config_map(workflow_id),
+        web_deployment(workflow_id, image=image),
+        web_service(workflow_id),
+    ]
+    return nodes, [["settings"], ["web"], ["web-svc"]]
+
+
+def run(api_client, workflow_id, nodes, levels, observer=None, **kwargs):
+    observer = observer or Recorder()
+    options = kwargs.pop("options", FAST)
+    result = deploy(
+        api_client,
+        workflow_id=workflow_id,
+        rendered=nodes,
+        levels=levels,
+        observer=observer,
+        options=options,
+        **kwargs,
+    )
+    return result, observer
+
+
+def read_config_map(api_client, name):
+    return client.CoreV1Api(api_client).read_namespaced_config_map(name, NAMESPACE)
+
+
+def test_a_three_tier_app_applies_in_order_and_becomes_healthy(api_client, workflow_id):
+    nodes, levels = three_tier(workflow_id)
+
+    result, observer = run(api_client, workflow_id, nodes, levels)
+
+    assert result.status == RunStatus.COMPLETED, result.message
+    assert {n: o.state for n, o in result.nodes.items()} == {
+        "settings": NodeState.HEALTHY,
+        "web": NodeState.HEALTHY,
+        "web-svc": NodeState.HEALTHY,
+    }
+    assert result.nodes["web"].health.message == "2/2 ready"
+    assert observer.index("settings", "applied") < observer.index("web", "applying")
+    assert observer.index("web", "applied") < observer.index("web-svc", "applying")
+    assert observer.thread_ids == {threading.get_ident()}
+    live = client.AppsV1Api(api_client).read_namespaced_deployment("web", NAMESPACE)
+    assert live.metadata.labels["kubeorch.io/workflow"] == workflow_id
+    assert live.metadata.managed_fields[0].manager == "kubeorch"
+
+
+def test_the_namespace_kubeorch_creates_is_labelled_but_not_owned(
+    api_client, workflow_id
+):
+    nodes, levels = three_tier(workflow_id)
+
+    run(api_client, workflow_id, nodes, levels)
+    remove_all(api_client, workflow_id=workflow_id, observer=Recorder(), options=FAST)
+
+    namespace = client.CoreV1Api(api_client).read_namespace(NAMESPACE)
+    assert namespace.metadata.labels["app.kubernetes.io/managed-by"] == "kubeorch"
+    assert "kubeorch.io/workflow" not in namespace.metadata.labels
+
+
+def test_applying_the_same_nodes_again_changes_nothing(api_client, workflow_id):
+    nodes, levels = three_tier(workflow_id)
+    run(api_client, workflow_id, nodes, levels)
+    before = read_config_map(api_client, "settings").metadata.resource_version
+
+    result, observer = run(api_client, workflow_id, nodes, levels)
+
+    assert result.status == RunStatus.COMPLETED, result.message
+    assert result.pruned == []
+    assert ("settings", "applied", "unchanged") in observer.states
+    assert read_config_map(api_client, "settings").metadata.resource_version == before
+
+
+def test_removing_a_node_prunes_exactly_its_object(api_client, workflow_id):
+    extra = config_map(workflow_id, node="feature-flags", data={"BETA": "1"})
+    nodes, levels = three_tier(workflow_id)
+    run(
+        api_client,
+        workflow_id,
+        [*nodes, extra],
+        [*levels[:1], ["feature-flags"], *levels[1:]],
+    )
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_config_map(
+        NAMESPACE, {"metadata": {"name": "someone-elses"}, "data": {"a": "b"}}
+    )
+
+    result, _ = run(api_client, workflow_id, nodes, levels)
+
+    assert result.status == RunStatus.COMPLETED, result.message
+    assert result.pruned == [
+        ObjectRef("v1", "ConfigMap", NAMESPACE, "feature-flags", "feature-flags")
+    ]
+    with pytest.raises(NotFoundException):
+        read_config_map(api_client, "feature-flags")
+    assert read_config_map(api_client, "settings").data == {"GREETING": "hello"}
+    assert read_config_map(api_client, "someone-elses").data == {"a": "b"}
+
+
+def test_another_workflow_is_never_pruned(api_client, workflow_id):
+    other = str(uuid.uuid4())
+    run(api_client, other, [config_map(other, node="theirs")], [["theirs"]])
+
+    result, _ = run(api_client, workflow_id, [config_map(workflow_id)], [["settings"]])
+
+    assert result.pruned == []
+    assert read_config_map(api_client, "theirs").data == {"GREETING": "hello"}
+
+
+def test_an_object_kubeorch_did_not_create_is_refused_and_untouched(
+    api_client, workflow_id
+):
+    core = client.CoreV1Api(api_client)
+    core.create_namespace({"metadata": {"name": NAMESPACE}})
+    core.create_namespaced_config_map(
+        NAMESPACE, {"metadata": {"name": "settings"}, "data": {"GREETING": "mine"}}
+    )
+    before = read_config_map(api_client, "settings").metadata.resource_version
+    nodes, levels = three_tier(workflow_id)
+
+    result, _ = run(api_client, workflow_id, nodes, levels)
+
+    assert result.status == RunStatus.FAILED
+    settings = result.nodes["settings"]
+    assert settings.state == NodeState.FAILED
+    assert settings.message == (
+        "a ConfigMap named settings already exists in shop "
+        "and is not managed by this workflow"
+    )
+    assert result.nodes["web"].state == NodeState.SKIPPED
+    assert (
+        result.nodes["web"].message == "not applied: depends on settings which failed"
+    )
+    after = read_config_map(api_client, "settings")
+    assert (after.data, after.metadata.resource_version) == (
+        {"GREETING": "mine"},
+        before,
+    )
+    with pytest.raises(NotFoundException):
+        client.AppsV1Api(api_client).read_namespaced_deployment("web", NAMESPACE)
+
+
+def test_an_unreachable_cluster_fails_fast_with_a_clear_message(workflow_id):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = client.ApiClient(client.Configuration(host=f"https://127.0.0.1:{port}"))
+    nodes, levels = three_tier(workflow_id)
+
+    started = time.monotonic()
+    result, _ = run(api, workflow_id, nodes, levels)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 3
+    assert result.status == RunStatus.FAILED
+    assert result.message.startswith(
+        f"cluster https://127.0.0.1:{port} did not answer within 5 s:"
+    )
+    assert "refused" in result.message.lower()
+    assert {o.state for o in result.nodes.values()} == {NodeState.FAILED}
+
+
+def test_a_cluster_that_never_answers_fails_within_the_request_timeout(workflow_id):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        api = client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{port}"))
+        options = DeployOptions(request_timeout=0.5)
+
+        started = time.monotonic()
+        result, _ = run(api, workflow_id, *three_tier(workflow_id), options=options)
+        elapsed = time.monotonic() - started
+
+    assert elapsed < 2
+    assert result.status == RunStatus.FAILED
+    assert "did not answer within 0.5 s" in result.message
+
+
+def test_an_image_that_does_not_exist_fails_the_node_promptly(api_client, workflow_id):
+    nodes, levels = three_tier(workflow_id, image="nginx:doesnotexist")
+
+    started = time.monotonic()
+    result, _ = run(api_client, workflow_id, nodes, levels)
+
+    assert time.monotonic() - started < 5
+    assert result.status == RunStatus.FAILED
+    web = result.nodes["web"]
+    assert web.state == NodeState.DEGRADED
+    assert web.health.evidence["reason"] in ("ErrImagePull", "ImagePullBackOff")
+    assert "nginx:doesnotexist" in web.message
+    assert result.message.startswith("degraded: web (")
+
+
+def test_a_rejected_manifest_fails_its_node_with_the_server_message(
+    api_client, workflow_id
+):
+    broken = web_deployment(workflow_id)
+    broken.manifests[0]["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+    nodes = [config_map(workflow_id), broken, web_service(workflow_id)]
+    depends_on = {"web": ["settings"], "web-svc": ["web"]}
+
+    result, _ = run(
+        api_client,
+        workflow_id,
+        nodes,
+        [["settings"], ["web"], ["web-svc"]],
+        depends_on=depends_on,
+    )
+
+    assert result.status == RunStatus.FAILED
+    web = result.nodes["web"]
+    assert web.state == NodeState.FAILED
+    assert web.message.startswith("Deployment shop/web: ")
+    assert "selector" in web.message
+    assert result.nodes["web-svc"].state == NodeState.SKIPPED
+    assert result.nodes["settings"].state == NodeState.HEALTHY
+
+
+def test_cancellation_between_levels_applies_nothing_more(api_client, workflow_id):
+    nodes, levels = three_tier(workflow_id)
+    observer = Recorder(stop_after_applied="settings")
+
+    result, _ = run(api_client, workflow_id, nodes, levels, observer=observer)
+
+    assert result.status == RunStatus.CANCELLED
+    assert result.nodes["settings"].state == NodeState.APPLIED
+    assert result.nodes["web"].state == NodeState.SKIPPED
+    assert result.nodes["web"].message == "not applied: the run was cancelled"
+    with pytest.raises(NotFoundException):
+        client.AppsV1Api(api_client).read_namespaced_deployment("web", NAMESPACE)
+
+
+def test_remove_all_deletes_every_object_of_the_workflow(api_client, workflow_id):
+    nodes, levels = three_tier(workflow_id)
+    run(api_client, workflow_id, nodes, levels)
+
+    removed = remove_all(
+        api_client, workflow_id=workflow_id, observer=Recorder(), options=FAST
+    )
+
+    assert sorted(str(ref) for ref in removed) == [
+        "ConfigMap shop/settings",
+        "Deployment shop/web",
+        "Service shop/web-svc",
+    ]
+    with pytest.raises(NotFoundException):
+        client.AppsV1Api(api_client).read_namespaced_deployment("web", NAMESPACE)
