@@ -134,8 +134,10 @@ class ClusterAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         data, checked = form.cleaned_data, form.checked
         if change:
+            # `obj` already carries the form's values; the action compares
+            # them with the stored row.
             cluster = actions.update_cluster(
-                obj,
+                Cluster.objects.get(pk=obj.pk),
                 name=data["name"],
                 description=data["description"],
                 is_public=data["is_public"],
@@ -143,6 +145,7 @@ class ClusterAdmin(admin.ModelAdmin):
                 credentials=checked.credentials if checked else None,
                 test=False,
             )
+            obj.refresh_from_db()
         else:
             cluster = actions.register_cluster(
                 data["owner"],

@@ -113,7 +113,7 @@ def spawn(
     child = Child(name=name, process=process, log_path=log_path)
     if wants_output:
         child._reader = _start_output_pump(child, echo)
-    logger.info("started %s (pid %s)", name, process.pid)
+    logger.debug("started %s (pid %s)", name, process.pid)
     return child
 
 

@@ -192,6 +192,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "runs.tasks.fail_abandoned_runs_task",
         "schedule": 30.0,
     },
+    "check-clusters": {
+        "task": "clusters.tasks.check_clusters_task",
+        "schedule": 300.0,
+    },
 }
 
 LOGGING = {

@@ -61,7 +61,9 @@ def serve(args: argparse.Namespace) -> int:
         token=args.token,
         watch_history=args.watch_history,
     ).start()
-    path = args.kubeconfig or os.path.join(tempfile.gettempdir(), f"kubesim-{sim.port}.yaml")
+    path = args.kubeconfig or os.path.join(
+        tempfile.gettempdir(), f"kubesim-{sim.port}.yaml"
+    )
     sim.write_kubeconfig(path)
     print(f"kubesim listening on {sim.url} (kubeconfig {path})", flush=True)
     try:
@@ -77,7 +79,9 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
     if args.command == "serve":
         return serve(args)
     return 2

@@ -508,12 +508,25 @@ def _remove_dropped_fields(merged: dict, dropped: set, others: list) -> None:
     owned_elsewhere = set()
     for entry in others:
         owned_elsewhere |= entry["_fields"]
-    # Deepest first, so a list item goes after the fields inside it.
-    for path in sorted(dropped, key=len, reverse=True):
+    removed: list[tuple[str, ...]] = []
+    # Shallowest first: a removed list item takes every field inside it along.
+    for path in sorted(dropped, key=len):
         target = path[:-1] if path[-1] == "." else path
+        if any(target[: len(gone)] == gone for gone in removed):
+            continue
         if any(p[: len(target)] == target for p in owned_elsewhere):
             continue
+        if _is_key_field(target):
+            continue
         remove_at(merged, target)
+        removed.append(target)
+
+
+def _is_key_field(path: tuple[str, ...]) -> bool:
+    """Return whether a path is a key field of a list item (never removed alone)."""
+    if len(path) < 2 or not path[-2].startswith("k:") or not path[-1].startswith("f:"):
+        return False
+    return path[-1][2:] in json.loads(path[-2][2:])
 
 
 def _ordered(entries: list, live: dict | None) -> list:

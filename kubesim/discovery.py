@@ -513,7 +513,10 @@ def openapi_v3_group(registry, group: str, version: str) -> dict | None:
         }
     return {
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes (kubesim)", "version": SERVER_VERSION["gitVersion"]},
+        "info": {
+            "title": "Kubernetes (kubesim)",
+            "version": SERVER_VERSION["gitVersion"],
+        },
         "paths": paths,
         "components": {"schemas": {}},
     }
@@ -525,9 +528,11 @@ def openapi_v3_root(registry) -> dict:
     for group, versions in registry.groups().items():
         for version in versions:
             document = openapi_v3_group(registry, group, version)
-            digest = hashlib.sha256(
-                json.dumps(document, sort_keys=True).encode()
-            ).hexdigest()[:32].upper()
+            digest = (
+                hashlib.sha256(json.dumps(document, sort_keys=True).encode())
+                .hexdigest()[:32]
+                .upper()
+            )
             path = _gv_path(group, version)
             paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
     return {"paths": paths}

@@ -9,7 +9,9 @@ import yaml
 NAME = "kubesim"
 
 
-def build_kubeconfig(server_url: str, token: str | None = None, name: str = NAME) -> dict:
+def build_kubeconfig(
+    server_url: str, token: str | None = None, name: str = NAME
+) -> dict:
     """Return a kubeconfig with one cluster, user and context, all named ``name``."""
     user = {"token": token} if token else {}
     return {
@@ -19,7 +21,10 @@ def build_kubeconfig(server_url: str, token: str | None = None, name: str = NAME
         "clusters": [{"name": name, "cluster": {"server": server_url}}],
         "users": [{"name": name, "user": user}],
         "contexts": [
-            {"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}
+            {
+                "name": name,
+                "context": {"cluster": name, "user": name, "namespace": "default"},
+            }
         ],
         "current-context": name,
     }

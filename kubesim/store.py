@@ -231,16 +231,19 @@ class Store:
                 return self._delete_namespace(current)
             return self._delete(rt, current, propagation or "Background")
 
-    def add_listener(self, fn) -> None:
-        """Call fn(event_type, rt, obj) after every committed change."""
+    def add_listener(self, fn, *, copy: bool = True) -> None:
+        """Call fn(event_type, rt, obj) after every committed change.
+
+        With copy=False the listener gets the stored object itself and must
+        not modify it (saves a deep copy per event).
+        """
         with self.lock:
-            self._listeners.append(fn)
+            self._listeners.append((fn, copy))
 
     def remove_listener(self, fn) -> None:
         """Stop calling a listener."""
         with self.lock:
-            if fn in self._listeners:
-                self._listeners.remove(fn)
+            self._listeners = [(f, c) for f, c in self._listeners if f != fn]
 
     def clear(self) -> None:
         """Forget every object and the history; open watches end (epoch bumps)."""
@@ -463,9 +466,9 @@ class Store:
         self._events.append(event)
         self._trim_history()
         self.changed.notify_all()
-        for listener in list(self._listeners):
+        for listener, copy in list(self._listeners):
             try:
-                listener(event.type, rt, self._present(rt, event.obj))
+                listener(event.type, rt, self._present(rt, event.obj) if copy else event.obj)
             except Exception:
                 logger.exception("store listener %r failed", listener)
 

@@ -1666,6 +1666,10 @@ def admit(store, rt, obj: dict, old: dict | None = None) -> None:
     causes = Causes()
     if rt.key == r.PVC.key and old is None:
         default_pvc(store, obj)
+    if rt.key == r.SERVICE.key and old is not None:
+        # A replace without the allocated IP and node ports keeps them.
+        spec = obj.setdefault("spec", {})
+        _carry_allocations(spec, old.get("spec") or {}, spec.get("type", "ClusterIP"))
     validate_metadata(rt, obj.get("metadata") or {}, causes)
     validator = _VALIDATORS.get(rt.key)
     if validator is not None:

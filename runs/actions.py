@@ -21,7 +21,7 @@ from kubeorch.api import Conflict
 from workflows import actions as workflow_actions
 from workflows.lint import lint_canvas
 from workflows.models import Workflow, WorkflowVersion
-from workflows.ordering import apply_levels
+from workflows.ordering import apply_levels, dependencies
 from workflows.render import render_canvas
 
 from . import engine
@@ -195,7 +195,7 @@ def _claim(run_id) -> Run | None:
 def _deploy(run: Run, recorder: "RunRecorder") -> tuple[str, str]:
     workflow, version = run.workflow, run.version
     recorder.log("info", f"Deploying version {version.number} to {workflow.cluster}.")
-    rendered, levels = _prepare(run, recorder)
+    rendered, levels, depends_on = _prepare(run, recorder)
     options = engine.DeployOptions(
         health_deadline=settings.KUBEORCH_HEALTH_DEADLINE,
         parallelism=settings.KUBEORCH_APPLY_PARALLELISM,
@@ -209,6 +209,7 @@ def _deploy(run: Run, recorder: "RunRecorder") -> tuple[str, str]:
             levels=levels,
             observer=recorder,
             options=options,
+            depends_on=depends_on,
         )
     return result.status, result.message
 
@@ -234,7 +235,7 @@ def _prepare(run: Run, recorder: "RunRecorder"):
         namespace=run.workflow.namespace,
         reveal=crypto.unseal,
     )
-    return rendered, apply_levels(nodes, edges)
+    return rendered, apply_levels(nodes, edges), dependencies(nodes, edges)
 
 
 def _count_outcome(run: Run) -> None:

@@ -355,6 +355,10 @@ class _Pruner:
             live += [(resource, item) for item in items]
         doomed = self._doomed(live, {ref.key for ref in keep})
         results = self.session.map(self._delete, doomed)
+        for (_, obj), result in zip(doomed, results, strict=True):
+            if isinstance(result, Exception):
+                ref = ObjectRef.of(obj)
+                self._log("warning", f"could not prune {ref}: {_failure_text(result)}")
         return [ref for ref in results if isinstance(ref, ObjectRef)]
 
     def _served(self, kinds: Iterable[tuple[str, str]]) -> list[Resource]:
@@ -406,8 +410,8 @@ class _Pruner:
         return ref
 
     def _log(self, level: str, message: str) -> None:
-        """Log through the module logger only (the observer is main-thread only)."""
-        logger.log(logging.getLevelName(level.upper()), "%s", message)
+        """Tell the observer (prune runs in the caller's thread)."""
+        self.observer.log(level, message)
 
 
 def _statefulset_claim_patterns(statefulsets: list[dict]) -> list[re.Pattern]:

@@ -440,8 +440,9 @@ def _crash_message(container: dict, evidence: dict) -> str:
     exit_code = evidence.get("exit_code")
     code = f", exit code {exit_code}" if exit_code is not None else ""
     times = "time" if restarts == 1 else "times"
+    what = "runs out of memory" if cause == "OOMKilled" else "keeps crashing"
     return (
-        f"container {container.get('name')} keeps crashing ({cause}{code}), "
+        f"container {container.get('name')} {what} ({cause}{code}), "
         f"restarted {restarts} {times}"
     )
 

@@ -229,7 +229,8 @@ def test_up_serves_what_it_prints_and_stops_cleanly_on_sigterm(tmp_path, launche
     assert api_get(banner["url"] + "v1/api/workflows", "ko_wrong") == 401
     assert redis.Redis.from_url(banner["redis"]).ping() is True
     api = kube_config.new_client_from_config(config_file=banner["kubeconfig"])
-    assert kube_client.CoreV1Api(api).list_node().items
+    namespaces = kube_client.CoreV1Api(api).list_namespace().items
+    assert "default" in {namespace.metadata.name for namespace in namespaces}
     assert (tmp_path / "data" / "admin-password").stat().st_mode & 0o777 == 0o600
 
     # When it gets SIGTERM

@@ -129,7 +129,8 @@ def _clean_node(index: int, raw: Any, seen: set[str], report: _Report) -> dict |
     node_id = raw.get("id")
     if not isinstance(node_id, str) or not NODE_ID_RE.match(node_id):
         report.canvas.append(
-            f"nodes[{index}]: the id {node_id!r} must be 1-63 lower-case letters, digits "
+            f"nodes[{index}]: the id {node_id!r} must be 1-63 lower-case letters, "
+            "digits "
             "and '-', starting and ending with a letter or digit."
         )
         return None
@@ -149,11 +150,15 @@ def _clean_node(index: int, raw: Any, seen: set[str], report: _Report) -> dict |
         return None
     errors = Errors()
     position = _clean_position(raw.get("position"), errors)
-    data = clean_object(kind.fields, raw.get("data") or {}, errors)
+    data = clean_object(kind.fields, _data_of(raw), errors)
     if not errors:
         errors.merge(kind.check(data))
     report.node_errors(node_id, errors.by_path)
     return {"id": node_id, "type": kind.key, "position": position, "data": data}
+
+
+def _data_of(raw: dict) -> Any:
+    return {} if raw.get("data") is None else raw["data"]
 
 
 def _clean_position(position: Any, errors: Errors) -> dict:
@@ -195,7 +200,8 @@ def _clean_edge(
     edge_id = _edge_id(raw)
     if not isinstance(edge_id, str) or not EDGE_ID_RE.match(edge_id):
         report.canvas.append(
-            f"edges[{index}]: the id {edge_id!r} must be 1-253 letters, digits or '_.:@-'."
+            f"edges[{index}]: the id {edge_id!r} must be 1-253 letters, digits or "
+            "'_.:@-'."
         )
         return None
     if edge_id in seen:
@@ -263,7 +269,7 @@ def _clean_linked_edge(
             edge_id, "targetHandle", f"The target port must be {rule.target_handle!r}."
         )
     errors = Errors()
-    data = clean_object(rule.fields, raw.get("data") or {}, errors, "data")
+    data = clean_object(rule.fields, _data_of(raw), errors, "data")
     for path, messages in errors.by_path.items():
         for message in messages:
             report.edge(edge_id, path, message)
@@ -291,7 +297,8 @@ def _source_handle(
         report.edge(
             edge_id,
             "sourceHandle",
-            f"Choose which port of {source['id']!r} to link from: {', '.join(offered)}.",
+            f"Choose which port of {source['id']!r} to link from: "
+            f"{', '.join(offered)}.",
         )
         return None
     if (
@@ -302,7 +309,8 @@ def _source_handle(
         report.edge(
             edge_id,
             "sourceHandle",
-            f"{source['id']!r} has no port {handle!r}; it has {', '.join(offered) or 'none'}.",
+            f"{source['id']!r} has no port {handle!r}; it has "
+            f"{', '.join(offered) or 'none'}.",
         )
         return None
     return handle
@@ -353,7 +361,10 @@ def _check_link_counts(graph: CanvasGraph, report: _Report) -> None:
         if rule.max_per_target and len(linked) > rule.max_per_target:
             first = linked[0]["source"]
             for edge in linked[rule.max_per_target :]:
-                message = f"{target_id!r} is already scaled by {first!r}; a workload takes one HPA."
+                message = (
+                    f"{target_id!r} is already scaled by {first!r}; a workload "
+                    "takes one HPA."
+                )
                 report.edge(edge["id"], "target", message)
 
 
@@ -362,8 +373,14 @@ def _one_link_message(
 ) -> str:
     kind = KINDS[graph.type_of(source_id)]
     if handle.startswith("path-"):
-        return f"Path port {handle!r} of {source_id!r} already leads to {first!r}; a path has one backend."
-    return f"A {kind.label} links to one workload; {source_id!r} already links to {first!r}."
+        return (
+            f"Path port {handle!r} of {source_id!r} already leads to {first!r}; a "
+            "path has one backend."
+        )
+    return (
+        f"A {kind.label} links to one workload; {source_id!r} already links to "
+        f"{first!r}."
+    )
 
 
 def _check_cycles(graph: CanvasGraph, report: _Report) -> None:
@@ -431,7 +448,10 @@ def _check_unique_names(graph: CanvasGraph, report: _Report, default: str) -> No
             owner = claimed.setdefault(key, node["id"])
             if owner != node["id"]:
                 where = f" in namespace {key[2]}" if key[2] else ""
-                message = f"Node {owner!r} already makes a {identity.kind} named {identity.name!r}{where}."
+                message = (
+                    f"Node {owner!r} already makes a {identity.kind} named "
+                    f"{identity.name!r}{where}."
+                )
                 report.node(node["id"], identity.path, message)
 
 
@@ -457,7 +477,10 @@ def _check_mount_paths(graph: CanvasGraph, report: _Report) -> None:
             if not isinstance(path, str):
                 continue
             if path in used:
-                message = f"{path} is already used by {used[path]} on {node['id']!r}; pick another mount path."
+                message = (
+                    f"{path} is already used by {used[path]} on {node['id']!r}; "
+                    "pick another mount path."
+                )
                 report.edge(edge["id"], "data.mountPath", message)
             used.setdefault(path, f"{source['type']} {source['id']!r}")
 

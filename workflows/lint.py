@@ -116,18 +116,25 @@ def _service_selector(node: dict, canvas: _Canvas) -> Iterator[Finding]:
     name = node["data"]["name"]
     if service_target(canvas.graph, node["id"]):
         if selector:
-            message = f"Service {name!r} is linked to a workload, so its own selector is ignored."
+            message = (
+                f"Service {name!r} is linked to a workload, so its own selector "
+                "is ignored."
+            )
             yield Finding(node["id"], WARNING, "service-selector-ignored", message)
         return
     if not selector:
-        message = f"Service {name!r} selects no pods: link it to a workload or give it a selector."
+        message = (
+            f"Service {name!r} selects no pods: link it to a workload or give it "
+            "a selector."
+        )
         yield Finding(node["id"], WARNING, "service-selects-nothing", message)
         return
     workloads = [other for other in canvas.nodes if other["type"] in POD_WORKLOADS]
     if not any(_selects(node, selector, workload, canvas) for workload in workloads):
         shown = ", ".join(f"{key}={value}" for key, value in selector.items())
         message = (
-            f"Service {name!r} selects {shown}, which matches no workload on the canvas; "
+            f"Service {name!r} selects {shown}, which matches no workload on the "
+            "canvas; "
             "link it to its workload unless those pods come from elsewhere."
         )
         yield Finding(node["id"], WARNING, "service-selects-nothing", message)
@@ -153,17 +160,22 @@ def _service_ports(node: dict, canvas: _Canvas) -> Iterator[Finding]:
         target = item.get("targetPort")
         if target is None and not ports:
             message = (
-                f"{workload_name!r} declares no container port, so Service {name!r} sends port "
+                f"{workload_name!r} declares no container port, so Service {name!r} "
+                "sends port "
                 f"{item['port']} to the same port on the pods."
             )
             yield Finding(node["id"], WARNING, "service-port-guessed", message)
         elif isinstance(target, str) and target not in names:
-            message = f"Service {name!r} targets port {target!r}, but {workload_name!r} has no container port of that name."
+            message = (
+                f"Service {name!r} targets port {target!r}, but "
+                f"{workload_name!r} has no container port of that name."
+            )
             yield Finding(node["id"], ERROR, "service-port-mismatch", message)
         elif isinstance(target, int) and ports and target not in numbers:
             shown = ", ".join(str(number) for number in sorted(numbers))
             message = (
-                f"Service {name!r} targets port {target}, but {workload_name!r} listens on {shown}: "
+                f"Service {name!r} targets port {target}, but {workload_name!r} "
+                f"listens on {shown}: "
                 "clear the target port to follow the workload."
             )
             yield Finding(node["id"], ERROR, "service-port-mismatch", message)
@@ -187,7 +199,8 @@ def _hpa(node: dict, canvas: _Canvas) -> Iterator[Finding]:
     ):
         if data.get(key) is not None and not resource_request(target["data"], resource):
             message = (
-                f"HPA {name!r} has a {resource} target but {workload_name!r} sets no {resource} request, "
+                f"HPA {name!r} has a {resource} target but {workload_name!r} sets no "
+                f"{resource} request, "
                 f"so it can never scale: add a {resource} request to {workload_name!r}."
             )
             yield Finding(
@@ -206,13 +219,15 @@ def _env_references(node: dict, canvas: _Canvas) -> Iterator[Finding]:
         referenced = canvas.named(node_type, source["name"], namespace)
         if referenced is None:
             message = (
-                f"env {var['name']} reads {label} {source['name']!r}, which is not on the canvas: "
+                f"env {var['name']} reads {label} {source['name']!r}, which is not on "
+                "the canvas: "
                 "the pods will not start unless it exists in the cluster."
             )
             yield Finding(node["id"], WARNING, "dangling-reference", message)
         elif source["key"] not in (referenced["data"].get("data") or {}):
             message = (
-                f"env {var['name']} reads key {source['key']!r} of {label} {source['name']!r}, "
+                f"env {var['name']} reads key {source['key']!r} of {label} "
+                f"{source['name']!r}, "
                 f"which has no such key: add it on {referenced['id']!r}."
             )
             yield Finding(node["id"], ERROR, "missing-key", message)
@@ -223,10 +238,16 @@ def _pull_secrets(node: dict, canvas: _Canvas) -> Iterator[Finding]:
     for name in node["data"].get("imagePullSecrets") or []:
         secret = canvas.named("secret", name, namespace)
         if secret is None:
-            message = f"Image pull secret {name!r} is not on the canvas; it must exist in the cluster."
+            message = (
+                f"Image pull secret {name!r} is not on the canvas; it must exist "
+                "in the cluster."
+            )
             yield Finding(node["id"], WARNING, "dangling-reference", message)
         elif secret["data"]["type"] != "kubernetes.io/dockerconfigjson":
-            message = f"Image pull secret {name!r} should be of type kubernetes.io/dockerconfigjson."
+            message = (
+                f"Image pull secret {name!r} should be of type "
+                "kubernetes.io/dockerconfigjson."
+            )
             yield Finding(node["id"], WARNING, "secret-type", message)
 
 
@@ -236,7 +257,10 @@ def _image_tag(node: dict, canvas: _Canvas) -> Iterator[Finding]:
         return
     last = image.rsplit("/", 1)[-1]
     if ":" not in last or last.endswith(":latest"):
-        message = f"Image {image!r} has no fixed tag: pin a version so every run deploys the same code."
+        message = (
+            f"Image {image!r} has no fixed tag: pin a version so every run "
+            "deploys the same code."
+        )
         yield Finding(node["id"], WARNING, "image-unpinned", message)
 
 
@@ -246,7 +270,10 @@ def _statefulset_service(node: dict, canvas: _Canvas) -> Iterator[Finding]:
         return
     name = statefulset_service_name(data)
     if canvas.named("service", name, canvas.namespace_of(node)) is None:
-        message = f"StatefulSet {data['name']!r} names Service {name!r}, which is not on the canvas."
+        message = (
+            f"StatefulSet {data['name']!r} names Service {name!r}, which is not "
+            "on the canvas."
+        )
         yield Finding(node["id"], WARNING, "dangling-reference", message)
 
 
@@ -255,16 +282,25 @@ def _ingress(node: dict, canvas: _Canvas) -> Iterator[Finding]:
     for index, item in enumerate(data["paths"]):
         backend = ingress_backend(canvas.graph, node["id"], index)
         if not backend:
-            message = f"Path {item['path']!r} of Ingress {name!r} has no backend: link path-{index} to a Service."
+            message = (
+                f"Path {item['path']!r} of Ingress {name!r} has no backend: link "
+                f"path-{index} to a Service."
+            )
             yield Finding(node["id"], ERROR, "ingress-path-without-backend", message)
             continue
         service, port = backend
         ports = service_ports(service["data"])
         if port is None:
-            message = f"Path {item['path']!r} goes to Service {service['data']['name']!r}, which has no port."
+            message = (
+                f"Path {item['path']!r} goes to Service "
+                f"{service['data']['name']!r}, which has no port."
+            )
             yield Finding(node["id"], ERROR, "ingress-backend-port-missing", message)
         elif not any(port in (p["port"], p.get("name")) for p in ports):
-            message = f"Path {item['path']!r} goes to port {port!r} of Service {service['data']['name']!r}, which has no such port."
+            message = (
+                f"Path {item['path']!r} goes to port {port!r} of Service "
+                f"{service['data']['name']!r}, which has no such port."
+            )
             yield Finding(node["id"], ERROR, "ingress-backend-port-missing", message)
     yield from _tls_secrets(node, canvas)
 
@@ -273,11 +309,17 @@ def _tls_secrets(node: dict, canvas: _Canvas) -> Iterator[Finding]:
     for item in node["data"].get("tls") or []:
         secret = canvas.named("secret", item["secretName"], canvas.namespace_of(node))
         if secret is None:
-            message = f"TLS Secret {item['secretName']!r} is not on the canvas; it must exist in the cluster."
+            message = (
+                f"TLS Secret {item['secretName']!r} is not on the canvas; it "
+                "must exist in the cluster."
+            )
             yield Finding(node["id"], WARNING, "dangling-reference", message)
         elif secret["data"]["type"] != "kubernetes.io/tls":
             keys = " and ".join(REQUIRED_SECRET_KEYS["kubernetes.io/tls"])
-            message = f"TLS Secret {item['secretName']!r} should be of type kubernetes.io/tls with {keys}."
+            message = (
+                f"TLS Secret {item['secretName']!r} should be of type "
+                f"kubernetes.io/tls with {keys}."
+            )
             yield Finding(node["id"], WARNING, "secret-type", message)
 
 
@@ -295,7 +337,8 @@ def _pvc(node: dict, canvas: _Canvas) -> Iterator[Finding]:
         names = ", ".join(repr(user["data"]["name"]) for user in users)
         level = ERROR if single == ["ReadWriteOncePod"] else WARNING
         message = (
-            f"PVC {data['name']!r} is {single[0]} but up to {pods} pods of {names} mount it: "
+            f"PVC {data['name']!r} is {single[0]} but up to {pods} pods of {names} "
+            "mount it: "
             "pods on other nodes will not start. Use ReadWriteMany or one replica."
         )
         yield Finding(node["id"], level, "pvc-single-writer-shared", message)
@@ -312,7 +355,8 @@ def _network_policy(node: dict, canvas: _Canvas) -> Iterator[Finding]:
     if policy_targets(canvas.graph, node["id"]) or node["data"].get("podSelector"):
         return
     message = (
-        f"NetworkPolicy {node['data']['name']!r} is linked to no workload and has no pod selector: "
+        f"NetworkPolicy {node['data']['name']!r} is linked to no workload and has no "
+        "pod selector: "
         "it applies to every pod in the namespace."
     )
     yield Finding(node["id"], WARNING, "policy-selects-all", message)

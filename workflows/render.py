@@ -20,6 +20,9 @@ from workflows.rendered import RenderedNode
 
 logger = logging.getLogger(__name__)
 
+# libyaml's dumper is ten times faster; both write only plain YAML types.
+YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 # Kinds a node may render beside its main object that the main one needs
 # first (a workload's env Secret); see `apply_sequence`.
 SUPPORTING_KINDS = ("Secret", "ConfigMap")
@@ -105,8 +108,12 @@ def render_yaml(rendered: list[RenderedNode]) -> str:
     documents = []
     for node in rendered:
         for manifest in node.manifests:
-            body = yaml.safe_dump(
-                manifest, sort_keys=False, default_flow_style=False, allow_unicode=True
+            body = yaml.dump(
+                manifest,
+                Dumper=YAML_DUMPER,
+                sort_keys=False,
+                default_flow_style=False,
+                allow_unicode=True,
             )
             documents.append(f"# node: {node.node_id} ({node.kind})\n{body}")
     return "---\n" + "---\n".join(documents) if documents else ""

@@ -77,7 +77,10 @@ def _seal_value(
     if item.value == MASK:
         kept = stored.get(item.identity)
         if kept is None:
-            return "No value is stored for this key yet: type the value instead of the mask."
+            return (
+                "No value is stored for this key yet: type the value instead of the "
+                "mask."
+            )
         _set(node["data"], item.path, kept if is_sealed(kept) else seal(kept))
         return None
     _set(node["data"], item.path, seal(item.value))

@@ -57,7 +57,7 @@ class Environment:
     pulls: dict  # (pod uid, container) -> (failures, last failure time)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Told:
     """An event the kubelet wants to record."""
 

@@ -79,7 +79,8 @@ class Kubelet(Controller):
         status = self._status(pod, node, runs, sandbox_at, init_done_at, now)
         self.ctx.set_status(POD, pod, status)
         self._tell(pod, node, runs, mount_problem)
-        wake = min((r.wake for r in runs if r.wake is not None), default=None)
+        every = [*runs[0], *runs[1]]
+        wake = min((r.wake for r in every if r.wake is not None), default=None)
         if sandbox_at is not None and sandbox_at > now:
             wake = sandbox_at if wake is None else min(wake, sandbox_at)
         if wake is not None:

@@ -68,6 +68,14 @@ def test_change_page_shows_status_but_no_credentials(
     assert "sealed_credentials" not in body
 
 
+def test_add_page_offers_a_kubeconfig_textarea(admin_client):
+    page = admin_client.get(ADD)
+
+    assert page.status_code == 200
+    assert '<textarea name="kubeconfig"' in page.content.decode()
+    assert "sealed_credentials" not in page.content.decode()
+
+
 def test_add_by_kubeconfig_seals_it_and_never_shows_it_again(
     admin_client, owner, kubesim, kubeconfig_text
 ):

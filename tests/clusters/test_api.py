@@ -9,6 +9,7 @@ from django.urls import reverse
 from clusters import actions
 from clusters.models import Cluster
 from kubesim import SERVER_VERSION
+from kubesim.resources import NODE
 from workflows.models import Workflow
 
 from .conftest import SIM_TOKEN, kubeconfig_secrets, token_kubeconfig
@@ -50,7 +51,7 @@ def test_register_by_kubeconfig_stores_the_probed_status(
     assert shown["server"] == kubesim.url.rstrip("/")
     assert shown["reachable"] is True
     assert shown["kubernetes_version"] == SERVER_VERSION["gitVersion"]
-    assert shown["node_count"] >= 1
+    assert shown["node_count"] == kubesim.store.count(NODE)
     assert "default" in shown["namespaces"]
     assert shown["owner"] == "olivia"
     assert shown["last_checked_at"] is not None
@@ -198,6 +199,13 @@ def test_token_fields_without_a_server_are_refused(owner_api):
 
     assert response.status_code == 400
     assert response.json() == {"server": ["this field is required"]}
+
+
+def test_paths_are_written_without_a_trailing_slash(owner_api, sim_cluster):
+    assert LIST_URL == "/v1/api/clusters"
+    assert owner_api.get(f"/v1/api/clusters/{sim_cluster.pk}").status_code == 200
+    assert owner_api.post(f"/v1/api/clusters/{sim_cluster.pk}/check").status_code == 200
+    assert owner_api.get(f"/v1/api/clusters/{sim_cluster.pk}/").status_code == 200
 
 
 # Credentials never come back ------------------------------------------------------

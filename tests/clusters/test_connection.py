@@ -10,12 +10,13 @@ import urllib3
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from clusters import connection
 from clusters.connection import CredentialsError, Endpoint
 from kubesim import SERVER_VERSION
+from kubesim.resources import NODE
 
 from .conftest import SIM_TOKEN, token_kubeconfig
 
@@ -137,7 +138,7 @@ def test_probe_of_kubesim_reads_version_nodes_and_namespaces(kubesim, kubeconfig
 
     assert probe.ok, probe.error
     assert probe.version == SERVER_VERSION["gitVersion"]
-    assert probe.node_count >= 1
+    assert probe.node_count == kubesim.store.count(NODE)
     assert {"default", "kube-system"} <= set(probe.namespaces)
 
 
@@ -171,6 +172,21 @@ def test_connect_closes_the_connections_afterwards(kubesim, kubeconfig_text, own
         assert len(pools) == 1
 
     assert len(pools) == 0
+
+
+def test_a_watch_outlives_the_default_timeout_up_to_its_own(kubesim, kubeconfig_text):
+    endpoint = connection.endpoint_from_kubeconfig(kubeconfig_text)
+    started = time.monotonic()
+
+    with connection.client_for_endpoint(endpoint, timeout=0.5) as api_client:
+        events = list(
+            watch.Watch().stream(
+                client.CoreV1Api(api_client).list_namespace, timeout_seconds=2
+            )
+        )
+
+    assert 1.5 < time.monotonic() - started < 5
+    assert {e["object"].metadata.name for e in events} >= {"default"}
 
 
 # Dead and misbehaving servers ------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 from clusters import actions
 from clusters.models import Cluster
 from clusters.tasks import check_clusters_task
+from kubesim.resources import NODE
 
 
 def _register_dead(owner, url: str) -> Cluster:
@@ -22,7 +23,7 @@ def _register_dead(owner, url: str) -> Cluster:
 
 @pytest.mark.django_db
 def test_check_stores_every_clusters_status(
-    owner, sim_cluster, closed_port_url, caplog
+    owner, kubesim, sim_cluster, closed_port_url, caplog
 ):
     dead = _register_dead(owner, closed_port_url)
     caplog.set_level(logging.INFO, logger="clusters")
@@ -33,7 +34,7 @@ def test_check_stores_every_clusters_status(
     sim_cluster.refresh_from_db()
     dead.refresh_from_db()
     assert sim_cluster.reachable is True
-    assert sim_cluster.node_count >= 1
+    assert sim_cluster.node_count == kubesim.store.count(NODE)
     assert dead.reachable is False
     assert dead.last_error == f"{closed_port_url} refused the connection"
     assert f"cluster {dead.pk} is now unreachable" in caplog.text
@@ -61,8 +62,14 @@ def test_dead_clusters_are_checked_in_parallel(owner, silent_server, settings):
 def test_task_runs_on_a_real_worker(celery_worker, owner, closed_port_url):
     dead = _register_dead(owner, closed_port_url)
 
-    counts = check_clusters_task.delay().get(timeout=30)
+    check_clusters_task.delay()
 
-    assert counts == {"checked": 1, "reachable": 0, "unreachable": 1}
-    dead.refresh_from_db()
+    # The product keeps no task results: wait for the row the task writes.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        dead.refresh_from_db()
+        if dead.last_checked_at is not None:
+            break
+        time.sleep(0.1)
+    assert dead.last_checked_at is not None
     assert dead.reachable is False

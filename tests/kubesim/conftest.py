@@ -145,10 +145,7 @@ class Raw:
         self.api_client.update_params_for_auth(
             headers, [], ["BearerToken"], path, method, body
         )
-        payload = body
-        if isinstance(body, (dict, list)):
-            payload = json.dumps(body)
-        response = self.api_client.call_api(method, url, headers, payload)
+        response = self.api_client.call_api(method, url, headers, body)
         response.read()
         data = response.data
         try:

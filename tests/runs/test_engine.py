@@ -389,3 +389,166 @@ def test_remove_all_deletes_every_object_of_the_workflow(api_client, workflow_id
     ]
     with pytest.raises(NotFoundException):
         client.AppsV1Api(api_client).read_namespaced_deployment("web", NAMESPACE)
+
+
+@pytest.fixture
+def moving_clock(kubesim):
+    """Move the simulated clock forward while a test runs (containers crash)."""
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(0.05):
+            kubesim.advance(5)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    yield
+    stop.set()
+    ticker.join()
+
+
+def web_with(workflow_id, image="nginx:1.27", resources=None):
+    nodes, levels = three_tier(workflow_id, image=image)
+    if resources:
+        pod_spec = nodes[1].manifests[0]["spec"]["template"]["spec"]
+        pod_spec["containers"][0]["resources"] = resources
+    return nodes, levels
+
+
+def test_a_crash_looping_image_fails_the_node_with_exit_code_and_restarts(
+    api_client, workflow_id, moving_clock
+):
+    nodes, levels = web_with(workflow_id, image="kubesim/crashloop")
+
+    result, _ = run(api_client, workflow_id, nodes, levels)
+
+    assert result.status == RunStatus.FAILED
+    web = result.nodes["web"]
+    assert web.state == NodeState.DEGRADED
+    assert web.message.startswith("container app keeps crashing (Error, exit code 1)")
+    assert web.health.evidence["reason"] == "CrashLoopBackOff"
+    assert web.health.evidence["restart_count"] >= 1
+
+
+def test_an_out_of_memory_container_fails_the_node_with_oomkilled(
+    api_client, workflow_id, moving_clock
+):
+    limits = {"limits": {"memory": "16Mi"}}
+    nodes, levels = web_with(workflow_id, image="kubesim/oom", resources=limits)
+
+    result, _ = run(api_client, workflow_id, nodes, levels)
+
+    web = result.nodes["web"]
+    assert web.state == NodeState.DEGRADED
+    assert web.health.evidence["terminated_reason"] == "OOMKilled"
+    assert web.health.evidence["exit_code"] == 137
+
+
+def test_requests_no_node_can_fit_fail_the_node_as_unschedulable(
+    api_client, workflow_id
+):
+    huge = {"requests": {"cpu": "500", "memory": "1Ti"}}
+    nodes, levels = web_with(workflow_id, resources=huge)
+
+    result, _ = run(api_client, workflow_id, nodes, levels)
+
+    web = result.nodes["web"]
+    assert web.state == NodeState.DEGRADED
+    assert "Insufficient cpu" in web.message
+    assert web.health.evidence["condition"] == "PodScheduled"
+
+
+def claim(workflow_id, storage_class):
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": "data",
+            "namespace": NAMESPACE,
+            "labels": labels(workflow_id, "data"),
+        },
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": storage_class,
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
+    return RenderedNode("data", "pvc", [manifest])
+
+
+def test_a_claim_waiting_for_its_first_consumer_does_not_hold_the_run(
+    api_client, workflow_id
+):
+    result, _ = run(
+        api_client, workflow_id, [claim(workflow_id, "local-wait")], [["data"]]
+    )
+
+    assert result.status == RunStatus.COMPLETED, result.message
+    assert result.nodes["data"].message == "waiting for a consumer"
+
+
+def test_a_claim_of_an_unknown_storage_class_fails_the_node(api_client, workflow_id):
+    result, _ = run(api_client, workflow_id, [claim(workflow_id, "gold")], [["data"]])
+
+    assert result.status == RunStatus.FAILED
+    assert result.nodes["data"].state == NodeState.DEGRADED
+    assert "gold" in result.nodes["data"].message
+
+
+def site_ingress(workflow_id, backend="web-svc", ingress_class="kubesim"):
+    manifest = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "site",
+            "namespace": NAMESPACE,
+            "labels": labels(workflow_id, "site"),
+        },
+        "spec": {
+            "ingressClassName": ingress_class,
+            "rules": [
+                {
+                    "host": "shop.example.test",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {
+                                    "service": {"name": backend, "port": {"number": 80}}
+                                },
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    return RenderedNode("site", "ingress", [manifest])
+
+
+def test_an_ingress_naming_a_missing_service_fails_the_node(api_client, workflow_id):
+    nodes, levels = three_tier(workflow_id)
+    nodes.append(site_ingress(workflow_id, backend="nope"))
+
+    result, _ = run(api_client, workflow_id, nodes, [*levels, ["site"]])
+
+    assert result.nodes["site"].state == NodeState.DEGRADED
+    assert result.nodes["site"].message == "backend Service nope not found in shop"
+
+
+def test_an_ingress_nobody_serves_turns_healthy_with_a_warning_after_the_grace(
+    api_client, workflow_id
+):
+    nodes, levels = three_tier(workflow_id)
+    nodes.append(site_ingress(workflow_id, ingress_class="unserved"))
+    options = DeployOptions(health_deadline=20, poll_interval=0.05, ingress_grace=0)
+
+    result, _ = run(
+        api_client, workflow_id, nodes, [*levels, ["site"]], options=options
+    )
+
+    assert result.status == RunStatus.COMPLETED, result.message
+    assert result.nodes["site"].health.warnings == [
+        "the controller published no address"
+    ]

@@ -363,6 +363,7 @@ def test_deployment_is_degraded_when_its_pod_was_oom_killed():
     )
     health = judge(web, rs, failing)
     assert health.state == HealthState.DEGRADED
+    assert health.message.startswith("container app runs out of memory (OOMKilled")
     assert health.evidence["terminated_reason"] == "OOMKilled"
     assert health.evidence["exit_code"] == 137
 

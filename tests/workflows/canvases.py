@@ -13,7 +13,12 @@ NAMESPACE = "shop"
 def node(node_id: str, node_type: str, **data) -> dict:
     """Return a canvas node; data defaults to a name equal to the id."""
     data.setdefault("name", node_id)
-    return {"id": node_id, "type": node_type, "position": {"x": 0, "y": 0}, "data": data}
+    return {
+        "id": node_id,
+        "type": node_type,
+        "position": {"x": 0, "y": 0},
+        "data": data,
+    }
 
 
 def edge(source: str, target: str, source_handle: str | None = None, **data) -> dict:

@@ -8,8 +8,14 @@ import pytest
 
 from tests.workflows.canvases import three_tier
 from workflows.canvas import normalize_canvas
-from workflows.kinds import EDGE_RULES, GROUPS, KINDS, get_kind, node_kinds_schema
-from workflows.kinds import formats
+from workflows.kinds import (
+    EDGE_RULES,
+    GROUPS,
+    KINDS,
+    formats,
+    get_kind,
+    node_kinds_schema,
+)
 from workflows.kinds.docs import reference_markdown
 from workflows.kinds.fields import Errors, clean_object
 
@@ -93,11 +99,19 @@ def test_the_edge_table_is_the_one_of_the_product():
 
 def test_cleaning_fills_defaults_and_refuses_unknown_keys():
     errors = Errors()
-    data = clean_object(KINDS["service"].fields, {"name": "web", "colour": "red", "_x": 1}, errors)
+    data = clean_object(
+        KINDS["service"].fields, {"name": "web", "colour": "red", "_x": 1}, errors
+    )
 
     assert data["type"] == "ClusterIP"
     assert data["ports"] == [
-        {"name": "", "port": 80, "targetPort": None, "protocol": "TCP", "nodePort": None}
+        {
+            "name": "",
+            "port": 80,
+            "targetPort": None,
+            "protocol": "TCP",
+            "nodePort": None,
+        }
     ]
     assert "_x" not in data
     assert errors.by_path == {"colour": ["Unknown field 'colour'."]}
@@ -122,7 +136,13 @@ def test_dns_labels(value, problem):
 
 @pytest.mark.parametrize(
     "value, problem",
-    [("web.app.v2", False), ("web", False), ("web..app", True), ("web_app", True), ("a" * 254, True)],
+    [
+        ("web.app.v2", False),
+        ("web", False),
+        ("web..app", True),
+        ("web_app", True),
+        ("a" * 254, True),
+    ],
 )
 def test_dns_subdomains(value, problem):
     assert bool(formats.dns_subdomain(value)) is problem
@@ -202,14 +222,19 @@ def test_time_zones_labels_paths_and_blocks():
     assert formats.cidr("10.0.0.0/16") is None and formats.cidr("10.0.0.0")
     assert formats.hostname("*.example.com") is None and formats.hostname("10.0.0.1")
     assert formats.iana_port_name("http") is None and formats.iana_port_name("8080")
-    assert formats.api_version("cert-manager.io/v1") is None and formats.api_version("v1beta1") is None
+    assert (
+        formats.api_version("cert-manager.io/v1") is None
+        and formats.api_version("v1beta1") is None
+    )
     assert formats.api_version("Cert/V1")
 
 
 def test_summaries_give_the_card_essentials():
     canvas = three_tier()
     nodes, _ = normalize_canvas(canvas["nodes"], canvas["edges"])
-    summaries = {item["id"]: KINDS[item["type"]].summary(item["data"]) for item in nodes}
+    summaries = {
+        item["id"]: KINDS[item["type"]].summary(item["data"]) for item in nodes
+    }
 
     assert summaries["web"] == {"image": "nginx:1.27", "replicas": 3}
     assert summaries["web-svc"] == {"type": "ClusterIP", "port": 80, "ports": 1}
@@ -230,7 +255,8 @@ def test_an_ingress_has_one_port_per_path():
 
 def test_the_docs_page_is_generated_from_the_registry():
     assert DOCS.read_text() == reference_markdown(), (
-        "docs/node-kinds.md is stale: run python -m workflows.kinds.docs > docs/node-kinds.md"
+        "docs/node-kinds.md is stale: run python -m workflows.kinds.docs > "
+        "docs/node-kinds.md"
     )
 
 

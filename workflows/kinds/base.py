@@ -145,13 +145,16 @@ class NodeKind:
         return bool(data.get("namespaced", True))
 
     def identities(self, data: dict) -> list[Identity]:
-        """Return every object name this node claims."""
+        """Return every object name this node claims.
+
+        A kind with no fixed object kind (the custom resource) takes its
+        apiVersion and kind from its data.
+        """
+        api_version = self.api_version or data.get("apiVersion", "")
+        object_kind = self.object_kind or data.get("kind", "")
+        name = data.get("name", "")
         main = Identity(
-            "name",
-            _group(data.get("apiVersion") or self.api_version),
-            data.get("kind") or self.object_kind,
-            data.get("name", ""),
-            self.is_namespaced(data),
+            "name", _group(api_version), object_kind, name, self.is_namespaced(data)
         )
         return [main, *self.extra_identities(data)]
 

@@ -16,7 +16,9 @@ def name_field(label_only: bool = False, max_length: int | None = None) -> f.Fie
         required=True,
         format="dns-label" if label_only else "dns-subdomain",
         max_length=max_length or (63 if label_only else 253),
-        help=f"The object's name in Kubernetes: a {kind}, unique per namespace and kind.",
+        help=(
+            f"The object's name in Kubernetes: a {kind}, unique per namespace and kind."
+        ),
     )
 
 

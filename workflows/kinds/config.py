@@ -40,7 +40,10 @@ SECRET_FIELDS = (
         "type",
         "Type",
         SECRET_TYPES,
-        help="dockerconfigjson needs '.dockerconfigjson'; tls needs 'tls.crt' and 'tls.key'.",
+        help=(
+            "dockerconfigjson needs '.dockerconfigjson'; tls needs 'tls.crt' and "
+            "'tls.key'."
+        ),
     ),
     f.keyvalue(
         "data",
@@ -48,7 +51,10 @@ SECRET_FIELDS = (
         key_format="config-key",
         max_total=MAX_CONFIG_DATA,
         sensitive=True,
-        help="Values are encrypted at rest and never shown again; send '********' to keep one.",
+        help=(
+            "Values are encrypted at rest and never shown again; send '********' to "
+            "keep one."
+        ),
     ),
 )
 PVC_FIELDS = (
@@ -167,7 +173,9 @@ def _pvc_summary(data: dict) -> dict:
 
 
 _MOUNTED_BY = {
-    "_linkedWorkloads": "The workloads that mount or inject it, with mode and mount path."
+    "_linkedWorkloads": (
+        "The workloads that mount or inject it, with mode and mount path."
+    )
 }
 _COMMON: dict[str, Any] = {
     "group": "Config & storage",
@@ -184,7 +192,9 @@ CONFIG_MAP = NodeKind(
     label="ConfigMap",
     icon="file-text",
     object_kind="ConfigMap",
-    description="Plain configuration, mounted as files or injected as environment variables.",
+    description=(
+        "Plain configuration, mounted as files or injected as environment variables."
+    ),
     fields=CONFIGMAP_FIELDS,
     health_rule="exists",
     summary_fields=("keys",),
@@ -198,7 +208,9 @@ SECRET = NodeKind(
     label="Secret",
     icon="key",
     object_kind="Secret",
-    description="Sensitive values (passwords, tokens, certificates), encrypted at rest.",
+    description=(
+        "Sensitive values (passwords, tokens, certificates), encrypted at rest."
+    ),
     fields=SECRET_FIELDS,
     health_rule="exists",
     summary_fields=("type", "keys"),

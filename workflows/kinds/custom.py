@@ -72,7 +72,9 @@ CUSTOM_RESOURCE = NodeKind(
     icon="puzzle",
     api_version="",
     object_kind="",
-    description="Any resource given by apiVersion, kind and a YAML spec, e.g. a CRD's object.",
+    description=(
+        "Any resource given by apiVersion, kind and a YAML spec, e.g. a CRD's object."
+    ),
     fields=CUSTOM_FIELDS,
     tier=TIER_CONFIG,
     health_rule="customresource",

@@ -46,12 +46,20 @@ def reference_markdown() -> str:
 
 
 def _kind_section(kind: NodeKind) -> str:
-    object_kind = f"`{kind.api_version}` `{kind.object_kind}`" if kind.object_kind else "as given"
-    ports = ", ".join(f"`{port['handle']}` ({port['direction']})" for port in kind.port_docs) or "none"
+    object_kind = (
+        f"`{kind.api_version}` `{kind.object_kind}`" if kind.object_kind else "as given"
+    )
+    ports = (
+        ", ".join(
+            f"`{port['handle']}` ({port['direction']})" for port in kind.port_docs
+        )
+        or "none"
+    )
     lines = [
         f"### {kind.label} (`{kind.key}`)\n",
         f"{kind.description}\n",
-        f"- Renders: {object_kind}; apply tier {kind.tier}; health rule `{kind.health_rule}`",
+        f"- Renders: {object_kind}; apply tier {kind.tier}; health rule "
+        f"`{kind.health_rule}`",
         f"- Ports: {ports}",
         f"- Card summary: {', '.join(f'`{key}`' for key in kind.summary_fields)}",
     ]
@@ -74,7 +82,10 @@ def _walk(fields: tuple[Field, ...], prefix: str = "") -> Iterator[tuple[str, Fi
 
 def _field_row(path: str, field: Field) -> str:
     name = f"`{path}`" + (" **required**" if field.required else "")
-    return f"| {name} | {_type_text(field)} | {_default_text(field)} | {_limits(field)} | {_cell(field.help)} |"
+    return (
+        f"| {name} | {_type_text(field)} | {_default_text(field)} | "
+        f"{_limits(field)} | {_cell(field.help)} |"
+    )
 
 
 def _type_text(field: Field) -> str:
@@ -82,7 +93,11 @@ def _type_text(field: Field) -> str:
     if field.type == "quantity":
         text = f"quantity ({field.format})"
     if field.sensitive or field.sensitive_if:
-        text += ", sensitive" if field.sensitive else f", sensitive when `{field.sensitive_if}`"
+        text += (
+            ", sensitive"
+            if field.sensitive
+            else f", sensitive when `{field.sensitive_if}`"
+        )
     return text
 
 
@@ -102,7 +117,9 @@ def _limits(field: Field) -> str:
     if field.maximum is not None:
         limits.append(f"≤ {field.maximum:g}")
     if field.choices:
-        limits.append("one of " + ", ".join(f"`{choice}`" for choice in field.choices if choice))
+        limits.append(
+            "one of " + ", ".join(f"`{choice}`" for choice in field.choices if choice)
+        )
     if field.format and field.type != "quantity":
         limits.append(f"format `{field.format}`")
     if field.max_length and field.type in ("string", "text", "yaml"):
@@ -125,10 +142,7 @@ def _edge_section() -> str:
     ]
     for rule in EDGE_RULES:
         targets = ", ".join(KINDS[key].label for key in rule.targets)
-        data = "; ".join(
-            f"`{field.key}` ({field.type}{', default ' + json.dumps(field.default) if field.default else ''})"
-            for field in rule.fields
-        )
+        data = "; ".join(_edge_field_text(field) for field in rule.fields)
         limits = []
         if rule.max_per_source_handle:
             limits.append(f"at most {rule.max_per_source_handle} per source port")
@@ -136,11 +150,17 @@ def _edge_section() -> str:
             limits.append(f"at most {rule.max_per_target} per target")
         effect = rule.effect + (f" ({', '.join(limits)})" if limits else "")
         row = (
-            f"| {KINDS[rule.source].label} → {targets} | `{rule.source_handle}` → `{rule.target_handle}` "
+            f"| {KINDS[rule.source].label} → {targets} | `{rule.source_handle}` → "
+            f"`{rule.target_handle}` "
             f"| {rule.first} | {_cell(effect)} | {_cell(data)} |"
         )
         lines.append(row)
     return "\n".join(lines) + "\n"
+
+
+def _edge_field_text(field: Field) -> str:
+    default = f", default {json.dumps(field.default)}" if field.default else ""
+    return f"`{field.key}` ({field.type}{default})"
 
 
 def _cell(text: str) -> str:

@@ -37,7 +37,10 @@ def _mount_fields(default_path: str) -> tuple[f.Field, ...]:
             "mode",
             "Use as",
             ("volume", "env"),
-            help="'volume': files under the mount path; 'env': every key as a variable (envFrom).",
+            help=(
+                "'volume': files under the mount path; 'env': every key as a variable "
+                "(envFrom)."
+            ),
         ),
         f.string(
             "mountPath",
@@ -59,14 +62,20 @@ EDGE_RULES = (
     EdgeRule(
         "service",
         SERVICE_TARGETS,
-        "The Service selects the workload's pods; its target port follows the workload's container port.",
+        (
+            "The Service selects the workload's pods; its target port follows the "
+            "workload's container port."
+        ),
         first="target",
         max_per_source_handle=1,
     ),
     EdgeRule(
         "ingress",
         ("service",),
-        "That path's backend is the Service, on the port given here (default: its first port).",
+        (
+            "That path's backend is the Service, on the port given here (default: its "
+            "first port)."
+        ),
         source_handle="path-*",
         fields=(
             f.portref(

@@ -22,6 +22,7 @@ import yaml
 from workflows.kinds.formats import FORMATS
 
 STRING_TYPES = {"string", "text", "enum", "quantity", "yaml"}
+NULLABLE_TYPES = {"integer", "number", "port", "portref"}
 DEFAULT_MAX_LENGTH = {"string": 1024, "text": 256 * 1024, "yaml": 256 * 1024}
 MAX_VALUE_LENGTH = 1024 * 1024
 MAX_ITEMS = 500
@@ -184,14 +185,28 @@ def clean_object(
             errors.add(_join(prefix, str(key)), f"Unknown field '{key}'.")
     return {
         field.key: clean_field(
-            field, data.get(field.key), errors, _join(prefix, field.key)
+            field,
+            data.get(field.key),
+            errors,
+            _join(prefix, field.key),
+            field.key in data,
         )
         for field in fields
     }
 
 
-def clean_field(field: Field, value: Any, errors: Errors, path: str) -> Any:
-    """Return one field's value checked and defaulted; record problems."""
+def clean_field(
+    field: Field, value: Any, errors: Errors, path: str, present: bool = False
+) -> Any:
+    """Return one field's value checked and defaulted; record problems.
+
+    A missing field takes its default; so does "" or null, except that an
+    explicit null clears a number or port field ("no CPU target").
+    """
+    if value is None and present and field.type in NULLABLE_TYPES:
+        if field.required:
+            errors.add(path, f"{field.label} is required.")
+        return None
     if value is None or value == "":
         value = field.initial()
     if value is None or value == "":
@@ -207,7 +222,9 @@ def _clean_string(field: Field, value: Any, errors: Errors, path: str) -> Any:
     if not isinstance(value, str):
         errors.add(path, f"{field.label} must be text.")
         return value
-    if len(value) > field.length_limit():
+    sealed = (field.sensitive or field.sensitive_if) and value.startswith(SEALED_PREFIX)
+    if len(value) > field.length_limit() and not sealed:
+        # A sealed value is longer than the clear text that was measured.
         errors.add(
             path, f"{field.label} must be at most {field.length_limit()} characters."
         )
@@ -394,7 +411,10 @@ def _check_unique_identity(
         if identity in seen:
             errors.add(
                 f"{path}[{index}].{field.identity}",
-                f"{field.label} already has an entry {identity!r} (entry {seen[identity] + 1}).",
+                (
+                    f"{field.label} already has an entry {identity!r} (entry "
+                    f"{seen[identity] + 1})."
+                ),
             )
         seen.setdefault(identity, index)
 
@@ -404,7 +424,10 @@ def _check_range(field: Field, value: float, errors: Errors, path: str) -> None:
     if low is not None and high is not None and not low <= value <= high:
         errors.add(
             path,
-            f"{field.label} must be between {_number_text(low)} and {_number_text(high)}.",
+            (
+                f"{field.label} must be between {_number_text(low)} and "
+                f"{_number_text(high)}."
+            ),
         )
     elif low is not None and value < low:
         errors.add(path, f"{field.label} must be at least {_number_text(low)}.")

@@ -60,8 +60,21 @@ CRON_DESCRIPTORS = {
 }
 _CRON_EVERY_RE = re.compile(r"^@every ([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 _CRON_ATOM_RE = re.compile(r"^(\*|\?|[0-9]+|[A-Za-z]{3})$")
-_MONTHS = set("jan feb mar apr may jun jul aug sep oct nov dec".split())
-_DAYS = set("sun mon tue wed thu fri sat".split())
+_MONTHS = {
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "may",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "oct",
+    "nov",
+    "dec",
+}
+_DAYS = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
 
 
 def dns_label(value: str) -> str | None:
@@ -149,7 +162,10 @@ def env_name(value: str) -> str | None:
 def image(value: str) -> str | None:
     """Check a container image reference (registry/name:tag@digest)."""
     if not IMAGE_RE.match(value):
-        return "is not a valid image reference (e.g. 'nginx:1.27' or 'ghcr.io/org/app:v2')."
+        return (
+            "is not a valid image reference (e.g. 'nginx:1.27' or "
+            "'ghcr.io/org/app:v2')."
+        )
     return None
 
 
@@ -208,7 +224,10 @@ def api_version(value: str) -> str | None:
 def kind_name(value: str) -> str | None:
     """Check a resource kind such as 'Certificate'."""
     if not KIND_NAME_RE.match(value):
-        return "must start with an upper-case letter, letters and digits only (e.g. 'Certificate')."
+        return (
+            "must start with an upper-case letter, letters and digits only (e.g. "
+            "'Certificate')."
+        )
     return None
 
 
@@ -220,7 +239,10 @@ def cron(value: str) -> str | None:
         return None
     fields = value.split()
     if len(fields) != 5:
-        return "must have 5 fields: minute hour day-of-month month day-of-week (e.g. '*/5 * * * *')."
+        return (
+            "must have 5 fields: minute hour day-of-month month day-of-week (e.g. "
+            "'*/5 * * * *')."
+        )
     if not all(_cron_field_ok(index, field) for index, field in enumerate(fields)):
         return "is not a valid cron expression (e.g. '0 3 * * MON-FRI')."
     if not croniter.is_valid(value):

@@ -39,7 +39,9 @@ SERVICE_PORT = (
     f.portref(
         "targetPort",
         "Target port",
-        help="Container port number or name; empty: follows the linked workload's port.",
+        help=(
+            "Container port number or name; empty: follows the linked workload's port."
+        ),
     ),
     f.enum("protocol", "Protocol", PROTOCOLS),
     f.integer(
@@ -142,7 +144,10 @@ PEER = (
         "Namespace labels",
         key_format="qualified-name",
         value_format="label-value",
-        help="For 'pods': also look in these namespaces; for 'namespaces': empty means all.",
+        help=(
+            "For 'pods': also look in these namespaces; for 'namespaces': empty means "
+            "all."
+        ),
     ),
     f.string("cidr", "CIDR", format="cidr", help="For 'ipBlock', e.g. '10.0.0.0/16'."),
     f.stringlist(
@@ -623,7 +628,9 @@ SERVICE = NodeKind(
     check=check_service,
     linked=service_links,
     linked_fields={
-        "_linkedDeployment": "The workload it selects: id, kind, name and container ports."
+        "_linkedDeployment": (
+            "The workload it selects: id, kind, name and container ports."
+        )
     },
 )
 INGRESS = NodeKind(
@@ -633,7 +640,9 @@ INGRESS = NodeKind(
     icon="globe",
     api_version="networking.k8s.io/v1",
     object_kind="Ingress",
-    description="HTTP(S) routing from outside the cluster to Services, by host and path.",
+    description=(
+        "HTTP(S) routing from outside the cluster to Services, by host and path."
+    ),
     fields=INGRESS_FIELDS,
     tier=TIER_INGRESS,
     health_rule="ingress",
@@ -645,7 +654,9 @@ INGRESS = NodeKind(
     check=check_ingress,
     linked=ingress_links,
     linked_fields={
-        "paths[]._linkedService": "Per path: the Service behind it (id, kind, name, port)."
+        "paths[]._linkedService": (
+            "Per path: the Service behind it (id, kind, name, port)."
+        )
     },
 )
 NETWORK_POLICY = NodeKind(

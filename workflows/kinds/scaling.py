@@ -20,7 +20,12 @@ WINDOW = {"minimum": 0, "maximum": 3600}
 HPA_FIELDS = (
     *metadata_fields(),
     f.integer(
-        "minReplicas", "Minimum replicas", default=1, minimum=1, maximum=MAX_REPLICAS
+        "minReplicas",
+        "Minimum replicas",
+        required=True,
+        default=1,
+        minimum=1,
+        maximum=MAX_REPLICAS,
     ),
     f.integer(
         "maxReplicas",
@@ -36,7 +41,10 @@ HPA_FIELDS = (
         default=80,
         minimum=1,
         maximum=1000,
-        help="Average CPU use as a share of the pods' CPU requests; empty: no CPU target.",
+        help=(
+            "Average CPU use as a share of the pods' CPU requests; empty: no CPU "
+            "target."
+        ),
     ),
     f.integer(
         "targetMemoryUtilization",
@@ -155,7 +163,10 @@ HPA = NodeKind(
     icon="trending-up",
     api_version="autoscaling/v2",
     object_kind="HorizontalPodAutoscaler",
-    description="Scales a Deployment or StatefulSet between a minimum and a maximum on CPU or memory use.",
+    description=(
+        "Scales a Deployment or StatefulSet between a minimum and a maximum on "
+        "CPU or memory use."
+    ),
     fields=HPA_FIELDS,
     tier=TIER_AUTOSCALER,
     health_rule="hpa",

@@ -31,6 +31,8 @@ from workflows.kinds.common import (
 from workflows.kinds.formats import dns_label, parse_quantity
 from workflows.kinds.graph import CanvasGraph
 
+# TODO(containers): one container per workload; init and sidecar containers,
+# security contexts and affinity are not modelled yet.
 POD_WORKLOADS = ("deployment", "statefulset", "daemonset", "job", "cronjob")
 SCALABLE = ("deployment", "statefulset")
 ENV_SECRET_SUFFIX = "-env"
@@ -71,7 +73,9 @@ VALUE_FROM = (
         "Source name",
         required=True,
         format="dns-subdomain",
-        help="Name of the Secret or ConfigMap (on the canvas or already in the cluster).",
+        help=(
+            "Name of the Secret or ConfigMap (on the canvas or already in the cluster)."
+        ),
     ),
     f.string(
         "key",
@@ -96,7 +100,10 @@ ENV_VAR = (
     f.boolean(
         "sensitive",
         "Sensitive",
-        help="Encrypt the value at rest, mask it in the API, and pass it through a Secret.",
+        help=(
+            "Encrypt the value at rest, mask it in the API, and pass it through a "
+            "Secret."
+        ),
     ),
     f.group(
         "valueFrom",
@@ -135,16 +142,41 @@ PROBE = (
         "command", "Command", help="For exec checks: the command and its arguments."
     ),
     f.integer(
-        "initialDelaySeconds", "Initial delay (s)", default=0, minimum=0, maximum=3600
+        "initialDelaySeconds",
+        "Initial delay (s)",
+        required=True,
+        default=0,
+        minimum=0,
+        maximum=3600,
     ),
-    f.integer("periodSeconds", "Period (s)", default=10, minimum=1, maximum=3600),
-    f.integer("timeoutSeconds", "Timeout (s)", default=1, minimum=1, maximum=3600),
     f.integer(
-        "failureThreshold", "Failure threshold", default=3, minimum=1, maximum=100
+        "periodSeconds",
+        "Period (s)",
+        required=True,
+        default=10,
+        minimum=1,
+        maximum=3600,
+    ),
+    f.integer(
+        "timeoutSeconds",
+        "Timeout (s)",
+        required=True,
+        default=1,
+        minimum=1,
+        maximum=3600,
+    ),
+    f.integer(
+        "failureThreshold",
+        "Failure threshold",
+        required=True,
+        default=3,
+        minimum=1,
+        maximum=100,
     ),
     f.integer(
         "successThreshold",
         "Success threshold",
+        required=True,
         default=1,
         minimum=1,
         maximum=100,
@@ -272,6 +304,7 @@ CONTAINER_FIELDS = (
 REPLICAS = f.integer(
     "replicas",
     "Replicas",
+    required=True,
     default=1,
     minimum=0,
     maximum=MAX_REPLICAS,
@@ -295,6 +328,7 @@ JOB_FIELDS = (
     f.integer(
         "backoffLimit",
         "Backoff limit",
+        required=True,
         default=6,
         minimum=0,
         maximum=100,
@@ -340,12 +374,18 @@ CRON_FIELDS = (
     f.integer(
         "successfulJobsHistoryLimit",
         "Successful jobs kept",
+        required=True,
         default=3,
         minimum=0,
         maximum=100,
     ),
     f.integer(
-        "failedJobsHistoryLimit", "Failed jobs kept", default=1, minimum=0, maximum=100
+        "failedJobsHistoryLimit",
+        "Failed jobs kept",
+        required=True,
+        default=1,
+        minimum=0,
+        maximum=100,
     ),
     f.integer(
         "startingDeadlineSeconds",
@@ -480,7 +520,10 @@ def _check_resources(data: dict, errors: dict) -> None:
             add_error(
                 errors,
                 f"resources.requests.{resource}",
-                f"The {resource} request ({requests[resource]}) is above its limit ({limits[resource]}).",
+                (
+                    f"The {resource} request ({requests[resource]}) is above its limit "
+                    f"({limits[resource]})."
+                ),
             )
 
 
@@ -547,24 +590,16 @@ def check_statefulset(data: dict) -> dict[str, list[str]]:
         add_error(
             errors,
             where,
-            f"The headless Service name {service_name!r} {problem} Set the Service name.",
+            (
+                f"The headless Service name {service_name!r} {problem} Set the Service "
+                "name."
+            ),
         )
-    seen: set[str] = set()
     for index, claim in enumerate(data.get("volumeClaimTemplates") or []):
         name = claim.get("name") or ""
-        if name in seen:
-            add_error(
-                errors,
-                f"volumeClaimTemplates[{index}].name",
-                f"The claim name {name!r} is used twice.",
-            )
-        if name.split("-", 1)[0] in VOLUME_PREFIXES.values() and "-" in name:
-            add_error(
-                errors,
-                f"volumeClaimTemplates[{index}].name",
-                "Names starting 'cm-', 'secret-' or 'pvc-' are reserved.",
-            )
-        seen.add(name)
+        if "-" in name and name.split("-", 1)[0] in VOLUME_PREFIXES.values():
+            message = "Names starting 'cm-', 'secret-' or 'pvc-' are reserved."
+            add_error(errors, f"volumeClaimTemplates[{index}].name", message)
     return errors
 
 
@@ -611,8 +646,14 @@ def volume_name(source: dict) -> str:
     return f"{name[:54].rstrip('-')}-{digest}"
 
 
-def pod_template(ctx: RenderContext, restart_policy: str | None = None) -> dict:
-    """Return the pod template of the workload node being rendered."""
+def pod_template(
+    ctx: RenderContext, restart_policy: str | None = None, *, checksum: bool = True
+) -> dict:
+    """Return the pod template of the workload node being rendered.
+
+    checksum adds the config checksum annotation; a Job goes without, since
+    its template cannot change once created.
+    """
     data = ctx.data
     volumes, mounts, env_from = _linked_volumes(ctx)
     for claim in data.get("volumeClaimTemplates") or []:
@@ -634,7 +675,9 @@ def pod_template(ctx: RenderContext, restart_policy: str | None = None) -> dict:
     )
     _set_if(spec, "restartPolicy", restart_policy)
     metadata: dict[str, Any] = {"labels": ctx.labels()}
-    annotations = {**(data.get("podAnnotations") or {}), **_checksum_annotation(ctx)}
+    annotations = dict(data.get("podAnnotations") or {})
+    if checksum:
+        annotations.update(_checksum_annotation(ctx))
     _set_if(metadata, "annotations", annotations)
     return {"metadata": metadata, "spec": spec}
 
@@ -920,7 +963,7 @@ def render_daemonset(ctx: RenderContext) -> list[dict]:
     return [main, *env_secret_manifest(ctx)]
 
 
-def _job_spec(ctx: RenderContext) -> dict:
+def _job_spec(ctx: RenderContext, *, checksum: bool) -> dict:
     data = ctx.data
     spec: dict[str, Any] = {"backoffLimit": data["backoffLimit"]}
     for key in (
@@ -931,7 +974,9 @@ def _job_spec(ctx: RenderContext) -> dict:
     ):
         if data.get(key) is not None:
             spec[key] = data[key]
-    spec["template"] = pod_template(ctx, restart_policy=data["restartPolicy"])
+    spec["template"] = pod_template(
+        ctx, restart_policy=data["restartPolicy"], checksum=checksum
+    )
     return spec
 
 
@@ -941,7 +986,7 @@ def render_job(ctx: RenderContext) -> list[dict]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": ctx.metadata(),
-        "spec": _job_spec(ctx),
+        "spec": _job_spec(ctx, checksum=False),
     }
     return [main, *env_secret_manifest(ctx)]
 
@@ -960,7 +1005,10 @@ def render_cronjob(ctx: RenderContext) -> list[dict]:
     if data.get("startingDeadlineSeconds") is not None:
         spec["startingDeadlineSeconds"] = data["startingDeadlineSeconds"]
     job_metadata = {"labels": ctx.labels()}
-    spec["jobTemplate"] = {"metadata": job_metadata, "spec": _job_spec(ctx)}
+    spec["jobTemplate"] = {
+        "metadata": job_metadata,
+        "spec": _job_spec(ctx, checksum=True),
+    }
     main = {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -1070,7 +1118,10 @@ STATEFULSET = _workload(
             "headlessService",
             "Create headless Service",
             default=True,
-            help="Render the headless Service with this node (pods get stable DNS names).",
+            help=(
+                "Render the headless Service with this node (pods get stable DNS "
+                "names)."
+            ),
         ),
         f.enum("podManagementPolicy", "Pod management", ("OrderedReady", "Parallel")),
         f.items(
