@@ -51,6 +51,18 @@ _CLIENT_IGNORED_METADATA = (
 )
 
 
+# Kinds whose DELETE answers with the deleted object rather than a Status.
+_RETURNS_DELETED_OBJECT = {
+    r.POD.key,
+    r.PVC.key,
+    r.PV.key,
+    r.SERVICE.key,
+    r.SERVICEACCOUNT.key,
+    r.RESOURCEQUOTA.key,
+    r.STORAGECLASS.key,
+}
+
+
 @dataclass
 class Request:
     """One HTTP request as the API layer sees it."""
@@ -649,6 +661,10 @@ class ApiServer:
             still_there = self.store.get(rt, where.namespace, where.name)
         if still_there is not None:
             return 200, still_there
+        if rt.key in _RETURNS_DELETED_OBJECT:
+            gone = clone(result or live)
+            gone["metadata"].setdefault("deletionTimestamp", self.clock.stamp())
+            return 200, gone
         return 200, _success_status(rt, result or live)
 
     def _delete_collection(

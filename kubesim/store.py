@@ -449,7 +449,9 @@ class Store:
         name = current["metadata"]["name"]
         self._commit(rt, namespace, name, new, current, "MODIFIED")
         meta = new["metadata"]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        # A namespace goes when it is empty (_finish_namespace_if_empty), not here.
+        finished = meta.get("deletionTimestamp") and not meta.get("finalizers")
+        if finished and rt.key != NAMESPACE.key:
             self._remove(rt, new, "Background")
         return self._present(rt, new)
 

@@ -217,16 +217,19 @@ def _deploy(run: Run, recorder: "RunRecorder") -> tuple[str, str]:
 def _prepare(run: Run, recorder: "RunRecorder"):
     """Render and lint the version; lint errors refuse the run."""
     nodes, edges = run.version.nodes, run.version.edges
-    findings = lint_canvas(nodes, edges)
+    findings = lint_canvas(nodes, edges, namespace=run.workflow.namespace)
     for finding in findings:
-        recorder.log(finding.level, f"{finding.node_id}: {finding.message}", finding.node_id)
+        where = f"{finding.node_id}: " if finding.node_id else ""
+        recorder.log(finding.level, where + finding.message, finding.node_id)
     errors = [f for f in findings if f.level == "error"]
     if errors:
         for finding in errors:
-            recorder.node_state(finding.node_id, "failed", finding.message)
+            if finding.node_id:
+                recorder.node_state(finding.node_id, "failed", finding.message)
+        first = errors[0]
         raise RunRefused(
             f"Stopped before applying anything: {len(errors)} problem(s) in the "
-            f"workflow, first: {errors[0].node_id}: {errors[0].message}"
+            f"workflow, first: {first.node_id or 'canvas'}: {first.message}"
         )
     rendered = render_canvas(
         nodes,

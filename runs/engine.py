@@ -79,6 +79,9 @@ PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
 )
 
+# How many nodes a run's summary names before "and N more".
+MESSAGE_NODE_LIMIT = 5
+
 WORKLOAD_KINDS = frozenset(
     {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 )
@@ -799,9 +802,13 @@ class _Deployment:
         skipped = [n for n, o in self.outcomes.items() if o.state == NodeState.SKIPPED]
         if not failed and not skipped:
             return ""
-        parts = [f"{n}: {self.outcomes[n].message}" for n in failed]
+        parts = [
+            f"{n}: {self.outcomes[n].message}" for n in failed[:MESSAGE_NODE_LIMIT]
+        ]
+        if len(failed) > MESSAGE_NODE_LIMIT:
+            parts.append(f"{len(failed) - MESSAGE_NODE_LIMIT} more failed")
         if skipped:
-            parts.append(f"skipped: {', '.join(skipped)}")
+            parts.append(f"{len(skipped)} skipped")
         return "; ".join(parts)
 
     def _success_message(self, healths: dict[str, Health]) -> str:
@@ -962,7 +969,8 @@ def _adoptable_namespace(item: _Placed, labels: dict) -> bool:
 
 def _describe_nodes(what: str, node_ids: list[str], healths: dict[str, Health]) -> str:
     """Describe some nodes and their messages in one line."""
-    parts = [
-        f"{n} ({healths[n].message})" if healths[n].message else n for n in node_ids
-    ]
+    shown = node_ids[:MESSAGE_NODE_LIMIT]
+    parts = [f"{n} ({healths[n].message})" if healths[n].message else n for n in shown]
+    if len(node_ids) > len(shown):
+        parts.append(f"and {len(node_ids) - len(shown)} more")
     return f"{what}: {', '.join(parts)}"

@@ -49,7 +49,9 @@ def save_canvas(workflow_id, *, nodes, edges, base_revision: int | None) -> Work
                 f"{workflow.revision}, your edit is based on {base_revision}). "
                 "Reload it, or save again based on the current revision."
             )
-        nodes, edges = canvas.normalize_canvas(nodes, edges)
+        nodes, edges = canvas.normalize_canvas(
+            nodes, edges, namespace=workflow.namespace
+        )
         nodes = secrets.seal_canvas(nodes, workflow.nodes, crypto.seal)
         workflow.nodes, workflow.edges = nodes, edges
         workflow.revision += 1

@@ -3,7 +3,7 @@
 import pytest
 from kubernetes.client.rest import ApiException
 
-from .helpers import deployment_body
+from .helpers import deployment_body, eventually
 
 APPLY = "application/apply-patch+yaml"
 
@@ -46,11 +46,19 @@ def test_apply_through_the_typed_client(apps, namespace):
 
 
 def test_reapplying_the_same_config_changes_nothing(raw, namespace):
-    first = _apply(raw, namespace, deployment_body("web"), "kubeorch").body
+    _apply(raw, namespace, deployment_body("web"), "kubeorch")
+    settled = eventually(lambda: _settled(raw, namespace))
 
     second = _apply(raw, namespace, deployment_body("web"), "kubeorch").body
 
-    assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert second["metadata"]["resourceVersion"] == settled["metadata"]["resourceVersion"]
+
+
+def _settled(raw, namespace):
+    """Return the Deployment once its controller has observed the newest spec."""
+    current = raw("GET", _path(namespace)).body
+    observed = (current.get("status") or {}).get("observedGeneration")
+    return current if observed == current["metadata"]["generation"] else None
 
 
 def test_field_manager_is_required(raw, namespace):

@@ -1,5 +1,7 @@
 """The KubeSim facade, its control endpoints, the CLI and the token mode."""
 
+import contextlib
+import http.client
 import json
 import os
 import signal
@@ -106,10 +108,10 @@ def test_stop_ends_open_watches():
 
     started = time.monotonic()
     private.stop()
-    remaining = response.read()
+    with contextlib.suppress(http.client.IncompleteRead, OSError):
+        response.read()
 
     assert time.monotonic() - started < 5
-    assert isinstance(remaining, bytes)
 
 
 def test_cli_serves_until_sigterm(tmp_path):

@@ -538,11 +538,14 @@ def test_an_ingress_naming_a_missing_service_fails_the_node(api_client, workflow
 
 
 def test_an_ingress_nobody_serves_turns_healthy_with_a_warning_after_the_grace(
-    api_client, workflow_id
+    api_client, workflow_id, kubesim
 ):
     nodes, levels = three_tier(workflow_id)
     nodes.append(site_ingress(workflow_id, ingress_class="unserved"))
-    options = DeployOptions(health_deadline=20, poll_interval=0.05, ingress_grace=0)
+    # Judge ages on the simulated clock, which other tests moved forward.
+    options = DeployOptions(
+        health_deadline=20, poll_interval=0.05, ingress_grace=0, clock=kubesim.clock.now
+    )
 
     result, _ = run(
         api_client, workflow_id, nodes, [*levels, ["site"]], options=options

@@ -5,7 +5,7 @@ instant mode, reset before every measured apply, so each apply starts from
 the same empty cluster. Prints the median of each measurement and the ratio
 KubeOrch / kubectl.
 
-    .venv/bin/python -m bench.apply_vs_kubectl [--apps 20] [--repeat 5]
+    PYTHONPATH=. .venv/bin/python bench/bench_apply.py [--apps 20] [--repeat 5]
 """
 
 import argparse
