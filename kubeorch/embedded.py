@@ -98,31 +98,39 @@ def spawn(
     the parent-death signal when the spawning *thread* exits.
     """
     wants_output = log_path is not None or echo is not None
-    process = subprocess.Popen(
-        list(argv),
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE if wants_output else subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        preexec_fn=_die_with_parent(os.getpid()),
-        # Its own process group: a Ctrl-C in the terminal reaches only the
-        # launcher, which then stops the children in order.
-        process_group=0,
-    )
+    # Truncated before the child starts, so nothing in it can be an older
+    # run's output.
+    log = log_path.open("w", encoding="utf-8") if log_path else None
+    try:
+        process = subprocess.Popen(
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if wants_output else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent(os.getpid()),
+            # Its own process group: a Ctrl-C in the terminal reaches only
+            # the launcher, which then stops the children in order.
+            process_group=0,
+        )
+    except BaseException:
+        if log:
+            log.close()
+        raise
     child = Child(name=name, process=process, log_path=log_path)
     if wants_output:
-        child._reader = _start_output_pump(child, echo)
+        child._reader = _start_output_pump(child, log, echo)
     logger.debug("started %s (pid %s)", name, process.pid)
     return child
 
 
-def _start_output_pump(child: Child, echo: TextIO | None) -> threading.Thread:
+def _start_output_pump(
+    child: Child, log: TextIO | None, echo: TextIO | None
+) -> threading.Thread:
     """Copy a child's output lines to its log file and the terminal."""
 
     def pump() -> None:
-        # One log per run: an old run's lines must not look like new ones.
-        log = child.log_path.open("w", encoding="utf-8") if child.log_path else None
         try:
             for raw in child.process.stdout:
                 line = raw.decode("utf-8", errors="replace").rstrip("\n")

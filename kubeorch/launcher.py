@@ -120,7 +120,7 @@ class Launcher:
         """Run until a signal (exit 0) or a child's death (exit 1)."""
         self._install_signal_handlers()
         try:
-            self._check_port_is_free()
+            self._check_inputs()
             self._start_services()
             credentials = self._prepare_database()
             self._start_apps()
@@ -152,11 +152,15 @@ class Launcher:
         self._stopping = True
         raise StopRequested(signal.Signals(signum).name)
 
-    def _check_port_is_free(self) -> None:
+    def _check_inputs(self) -> None:
+        """Refuse to start anything that would fail a moment later."""
         if not embedded.port_is_free(self.options.port):
             raise RuntimeError(
                 f"port {self.options.port} is taken; set KUBEORCH_PORT to another"
             )
+        kubeconfig = self.options.kubeconfig
+        if kubeconfig and not kubeconfig.is_file():
+            raise RuntimeError(f"KUBEORCH_KUBECONFIG={kubeconfig} is no file")
 
     def _start_services(self) -> None:
         """Start Valkey and kubesim when no real ones were given."""

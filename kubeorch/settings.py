@@ -5,6 +5,7 @@ configured: SQLite in the data dir, generated keys kept in the data dir, and a
 Redis URL that `manage.py up` and the test suite point at an embedded Valkey.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -95,8 +96,20 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Runs write from worker threads while the web process reads.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web server, the worker and beat write to one file at once: WAL
+    # lets readers go on during a write, IMMEDIATE transactions take the
+    # write lock up front (no deadlocked upgrades), and writers wait for it.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not shared-cache memory, so tests with a worker thread get the
+    # same locking as the real processes instead of "table is locked".
+    # One per process, so test runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from kubeorch.login import LoginView
+
 api_patterns = [
     path("", include("workflows.api_urls")),
     path("", include("runs.api_urls")),
@@ -16,7 +18,10 @@ api_patterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before Django's own login view: this one is rate limited.
+    path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("v1/api/", include(api_patterns)),
+    path("", include("clusters.urls")),
     path("", include("workflows.urls")),
 ]

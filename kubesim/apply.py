@@ -413,11 +413,11 @@ def server_side_apply(
     previous = mine["_fields"] if mine else set()
     _remove_dropped_fields(merged, previous - applied_fields, others)
 
-    entries = [e for e in others]
+    entries = list(others)
     entries.append(
         _entry(manager, "Apply", rt.api_version, stamp, applied_fields, subresource)
     )
-    write_managers(merged, _ordered(entries, live))
+    write_managers(merged, entries)
     return merged
 
 
@@ -527,10 +527,6 @@ def _is_key_field(path: tuple[str, ...]) -> bool:
     if len(path) < 2 or not path[-2].startswith("k:") or not path[-1].startswith("f:"):
         return False
     return path[-1][2:] in json.loads(path[-2][2:])
-
-
-def _ordered(entries: list, live: dict | None) -> list:
-    return entries
 
 
 # ----- update (non-apply) ownership
@@ -725,7 +721,8 @@ def _smp_map(doc: dict, patch: dict, names: tuple, schema: Schema) -> dict:
         if name.startswith("$deleteFromPrimitiveList/"):
             field = name.split("/", 1)[1]
             result[field] = [v for v in result.get(field) or [] if v not in value]
-        elif name.startswith("$") or name.startswith("$setElementOrder/"):
+        elif name.startswith("$"):
+            # $patch, $retainKeys (handled here) and $setElementOrder (order only).
             continue
         elif value is None:
             result.pop(name, None)

@@ -13,14 +13,26 @@ import logging
 
 from . import SERVER_VERSION
 from .clock import format_micro_time
-from .resources import INGRESSCLASS, LEASE, NAMESPACE, NODE, SERVICEACCOUNT, STORAGECLASS
+from .resources import (
+    INGRESSCLASS,
+    LEASE,
+    NAMESPACE,
+    NODE,
+    SERVICEACCOUNT,
+    STORAGECLASS,
+)
 
 logger = logging.getLogger(__name__)
 
 NODE_NAMES = ("kubesim-node-1", "kubesim-node-2", "kubesim-node-3")
 ZONES = ("kubesim-a", "kubesim-b", "kubesim-c")
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-NODE_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+NODE_CAPACITY = {
+    "cpu": "4",
+    "memory": "8Gi",
+    "pods": "110",
+    "ephemeral-storage": "100Gi",
+}
 PROVISIONER = "kubesim.io/hostpath"
 INGRESS_CONTROLLER = "kubesim.io/ingress-controller"
 
@@ -35,8 +47,12 @@ def bootstrap(store) -> None:
             _ensure(store, LEASE, lease_object(name, store.clock))
         for name in NAMESPACES:
             _ensure(store, SERVICEACCOUNT, _service_account(name))
-        _ensure(store, STORAGECLASS, storage_class("standard", "Immediate", default=True))
-        _ensure(store, STORAGECLASS, storage_class("local-wait", "WaitForFirstConsumer"))
+        _ensure(
+            store, STORAGECLASS, storage_class("standard", "Immediate", default=True)
+        )
+        _ensure(
+            store, STORAGECLASS, storage_class("local-wait", "WaitForFirstConsumer")
+        )
         _ensure(store, INGRESSCLASS, ingress_class())
 
 
@@ -80,8 +96,11 @@ def node_object(name: str, index: int, now: str) -> dict:
                 "volumes.kubernetes.io/controller-managed-attach-detach": "true",
             },
         },
-        "spec": {"podCIDR": f"10.244.{index + 1}.0/24", "podCIDRs": [f"10.244.{index + 1}.0/24"],
-                 "providerID": f"kubesim://{name}"},
+        "spec": {
+            "podCIDR": f"10.244.{index + 1}.0/24",
+            "podCIDRs": [f"10.244.{index + 1}.0/24"],
+            "providerID": f"kubesim://{name}",
+        },
         "status": {
             "capacity": dict(NODE_CAPACITY),
             "allocatable": dict(NODE_CAPACITY),
@@ -109,12 +128,24 @@ def _node_conditions(now: str) -> list[dict]:
         }
 
     return [
-        condition("MemoryPressure", "False", "KubeletHasSufficientMemory",
-                  "kubelet has sufficient memory available"),
-        condition("DiskPressure", "False", "KubeletHasNoDiskPressure",
-                  "kubelet has no disk pressure"),
-        condition("PIDPressure", "False", "KubeletHasSufficientPID",
-                  "kubelet has sufficient PID available"),
+        condition(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+        ),
+        condition(
+            "DiskPressure",
+            "False",
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure",
+        ),
+        condition(
+            "PIDPressure",
+            "False",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+        ),
         condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
     ]
 
@@ -133,7 +164,7 @@ def _node_info(name: str) -> dict:
         "operatingSystem": "linux",
         "osImage": "Debian GNU/Linux 12 (bookworm)",
         "systemUUID": f"{digest[32:40]}-{digest[40:44]}-{digest[44:48]}-{digest[48:52]}-"
-                      f"{digest[52:64]}",
+        f"{digest[52:64]}",
     }
 
 

@@ -365,8 +365,8 @@ _TABLES = {
     ),
     ("", "Node"): (
         [_column("Status"), _column("Roles")],
-        lambda o: _node_cells(o)[:2],
-        [],
+        _node_cells,
+        [_column("Version")],
     ),
     ("", "PersistentVolumeClaim"): (
         [
@@ -429,6 +429,22 @@ def table(
     with_columns: bool = True,
 ) -> dict:
     """Return the meta.k8s.io/v1 Table kubectl prints for these objects."""
+    if rt.key == ("", "Event"):
+        columns, rows = _event_rows(objects, now, include_object)
+    else:
+        columns, rows = _named_rows(rt, objects, now, include_object, printer_columns)
+    document = {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "rows": rows,
+    }
+    if with_columns:
+        document["columnDefinitions"] = columns
+    return document
+
+
+def _named_rows(rt, objects, now, include_object, printer_columns):
     spec = _TABLES.get(rt.key)
     if printer_columns:
         spec = _custom_columns(printer_columns)
@@ -440,15 +456,39 @@ def table(
         row_cells = [obj["metadata"]["name"], *values[: len(before)], _age(obj, now)]
         row_cells.extend(values[len(before) : len(before) + len(after)])
         rows.append({"cells": row_cells, "object": _row_object(obj, include_object)})
-    document = {
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": resource_version},
-        "rows": rows,
-    }
-    if with_columns:
-        document["columnDefinitions"] = columns
-    return document
+    return columns, rows
+
+
+def _event_rows(objects, now, include_object):
+    columns = [
+        _column("Last Seen"),
+        _column("Type"),
+        _column("Reason"),
+        _column("Object"),
+        _column("Message"),
+        _column("Count", "integer", priority=1),
+        _column("Name", fmt="name", priority=1),
+    ]
+    rows = []
+    for event in objects:
+        involved = event.get("involvedObject") or {}
+        seen = event.get("lastTimestamp") or event.get("eventTime")
+        age = (
+            human_duration(now - parse_time(seen).timestamp())
+            if seen
+            else _age(event, now)
+        )
+        cells = [
+            age,
+            event.get("type", ""),
+            event.get("reason", ""),
+            f"{involved.get('kind', '').lower()}/{involved.get('name', '')}",
+            event.get("message", ""),
+            event.get("count", 1),
+            event["metadata"]["name"],
+        ]
+        rows.append({"cells": cells, "object": _row_object(event, include_object)})
+    return columns, rows
 
 
 def _row_object(obj: dict, include_object: str):

@@ -167,11 +167,10 @@ def run_outcome(container: dict, *, batch: bool, timings: Timings) -> Outcome:
     if _is_oom_killed(container):
         return Outcome(timings.crash_after, OOM_EXIT_CODE, "OOMKilled")
     path = ref.path if ref else ""
-    if path in ("kubesim/crashloop", "kubesim/fail"):
-        after = timings.crash_after if path == "kubesim/crashloop" else None
-        return Outcome(
-            after if after is not None else timings.run_to_completion, 1, "Error"
-        )
+    if path == "kubesim/crashloop":
+        return Outcome(timings.crash_after, 1, "Error")
+    if path == "kubesim/fail":
+        return Outcome(timings.run_to_completion, 1, "Error")
     if path == "kubesim/sleep":
         return Outcome(_seconds(ref.tag, 30.0), 0, "Completed")
     if batch:
@@ -246,15 +245,22 @@ def log_lines(
     profile = _profile(container, pod)
     end = min(run.finished, now) if run.finished else now
     lines = _timed(run.started, profile.start)
-    if run.exit_code is not None and run.exit_code != 0 and run.reason != "OOMKilled":
+    if _allocates(container):
+        lines += _memhog_lines(container, run, end)
+    if run.reason == "OOMKilled":
+        return lines  # killed mid-sentence: nothing more gets written
+    if run.exit_code is not None and run.exit_code != 0:
         return lines + _timed(
             run.started + timedelta(milliseconds=500), profile.failure
         )
-    if run.reason == "OOMKilled":
-        return lines + _memhog_lines(container, run, end)
     if run.finished is not None and run.exit_code == 0:
         return lines + [(run.finished, _completion_line(container))]
     return lines + _periodic(profile, pod, run.started, end)
+
+
+def _allocates(container: dict) -> bool:
+    ref = parse_image(container.get("image") or "")
+    return ref is not None and ref.path in ("kubesim/memhog", "kubesim/oom")
 
 
 def _timed(start: datetime, texts: tuple[str, ...]) -> list[tuple[datetime, str]]:
@@ -290,12 +296,23 @@ def _probe_source(pod: dict) -> str:
 def _memhog_lines(
     container: dict, run: Run, end: datetime
 ) -> list[tuple[datetime, str]]:
+    """Return the allocation lines: up to the limit when killed, else up to the need."""
     limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+    need = memory_need(container.get("image") or "")
+    killed = run.reason == "OOMKilled"
+    target = parse_quantity(limit) if killed and limit else (need or 64 * MI)
+    steps = max(1, min(64, int(target // (16 * MI))))
     lines = [(run.started, "allocating memory in 16Mi chunks")]
-    steps = 4 if limit is None else max(1, int(parse_quantity(limit) // (16 * MI)))
-    for i in range(1, min(steps, 64) + 1):
+    for i in range(1, steps + 1):
         lines.append(
             (run.started + timedelta(milliseconds=5 * i), f"allocated {16 * i}Mi")
+        )
+    if not killed:
+        lines.append(
+            (
+                run.started + timedelta(milliseconds=5 * steps + 5),
+                f"holding {int(target // MI)}Mi",
+            )
         )
     return [(min(when, end), text) for when, text in lines]
 
@@ -439,6 +456,10 @@ def _kubesim_profile(path: str, tag: str, container: dict) -> LogProfile:
     if path == "kubesim/sleep":
         return LogProfile(
             start=(f"sleeping for {tag} seconds",), every=3600.0, periodic=""
+        )
+    if path in ("kubesim/memhog", "kubesim/oom"):
+        return LogProfile(
+            start=(), every=60.0, periodic="still holding memory, uptime={uptime}"
         )
     return _generic_profile(name)
 

@@ -226,7 +226,7 @@ class Store:
             current = self._bucket(rt, namespace).get(name)
             if current is None:
                 return None
-            self._check_preconditions(rt, current, preconditions or {})
+            self.check_preconditions(rt, current, preconditions or {})
             if rt.key == NAMESPACE.key:
                 return self._delete_namespace(current)
             return self._delete(rt, current, propagation or "Background")
@@ -399,7 +399,8 @@ class Store:
                 "latest version and try again",
             )
 
-    def _check_preconditions(self, rt, current: dict, preconditions: dict) -> None:
+    def check_preconditions(self, rt, current: dict, preconditions: dict) -> None:
+        """Raise 409 Conflict when a delete precondition (uid, rv) does not hold."""
         meta = current["metadata"]
         uid, rv = preconditions.get("uid"), preconditions.get("resourceVersion")
         if uid and uid != meta["uid"]:
@@ -503,6 +504,7 @@ class Store:
             current = self._bucket(rt, meta.get("namespace")).get(meta["name"], current)
         if meta.get("finalizers"):
             return self._mark_deleting(rt, current)
+        # TODO(grace): pods go at once; a kubelet would honour the grace period.
         return self._remove(rt, current, propagation)
 
     def _mark_deleting(self, rt: ResourceType, current: dict) -> dict:

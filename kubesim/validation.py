@@ -368,9 +368,17 @@ _PROTOCOLS = ("TCP", "UDP", "SCTP")
 
 
 def validate_pod_spec(
-    spec, field: str, causes: Causes, restart_policies=_RESTART_POLICIES
+    spec,
+    field: str,
+    causes: Causes,
+    restart_policies=_RESTART_POLICIES,
+    claim_volumes: frozenset[str] = frozenset(),
 ):
-    """Check a pod spec: containers, ports, volumes, policies."""
+    """Check a pod spec: containers, ports, volumes, policies.
+
+    `claim_volumes` are the volumes a StatefulSet's claim templates add to
+    every pod, which mounts may name without a matching `volumes` entry.
+    """
     if not isinstance(spec, dict):
         causes.required(field)
         return
@@ -379,7 +387,7 @@ def validate_pod_spec(
         causes.required(f"{field}.containers")
     volume_names = _validate_volumes(
         spec.get("volumes") or [], f"{field}.volumes", causes
-    )
+    ) | set(claim_volumes)
     seen: set[str] = set()
     for list_field in ("initContainers", "containers"):
         for n, container in enumerate(spec.get(list_field) or []):
@@ -556,7 +564,11 @@ def _validate_probe(probe, field: str, causes: Causes) -> None:
 
 
 def validate_template(
-    spec: dict, field: str, causes: Causes, restart_policies=_RESTART_POLICIES
+    spec: dict,
+    field: str,
+    causes: Causes,
+    restart_policies=_RESTART_POLICIES,
+    claim_volumes: frozenset[str] = frozenset(),
 ):
     """Check a pod template and that the selector selects its labels."""
     template = spec.get("template")
@@ -566,7 +578,11 @@ def validate_template(
     labels = (template.get("metadata") or {}).get("labels") or {}
     validate_labels(labels, f"{field}.template.metadata.labels", causes)
     validate_pod_spec(
-        template.get("spec"), f"{field}.template.spec", causes, restart_policies
+        template.get("spec"),
+        f"{field}.template.spec",
+        causes,
+        restart_policies,
+        claim_volumes,
     )
     selector = spec.get("selector")
     if selector and not selector_from_object(selector).matches(labels):
@@ -660,7 +676,12 @@ def validate_statefulset(obj: dict, causes: Causes) -> None:
         return
     _validate_replicas(spec, "spec", causes)
     validate_label_selector(spec.get("selector"), "spec.selector", causes)
-    validate_template(spec, "spec", causes, ("Always",))
+    claims = frozenset(
+        (claim.get("metadata") or {}).get("name", "")
+        for claim in spec.get("volumeClaimTemplates") or []
+        if isinstance(claim, dict)
+    )
+    validate_template(spec, "spec", causes, ("Always",), claims)
     policy = spec.get("podManagementPolicy", "OrderedReady")
     if policy not in ("OrderedReady", "Parallel"):
         causes.unsupported(

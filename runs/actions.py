@@ -200,6 +200,7 @@ def _deploy(run: Run, recorder: "RunRecorder") -> tuple[str, str]:
         health_deadline=settings.KUBEORCH_HEALTH_DEADLINE,
         parallelism=settings.KUBEORCH_APPLY_PARALLELISM,
         request_timeout=settings.KUBEORCH_KUBE_TIMEOUT,
+        extra_kinds=_custom_kinds_ever_applied(workflow),
     )
     with connect(workflow.cluster) as api_client:
         result = engine.deploy(
@@ -239,6 +240,17 @@ def _prepare(run: Run, recorder: "RunRecorder"):
         reveal=crypto.unseal,
     )
     return rendered, apply_levels(nodes, edges), dependencies(nodes, edges)
+
+
+def _custom_kinds_ever_applied(workflow: Workflow) -> tuple[tuple[str, str], ...]:
+    """Custom-resource kinds of every version, so prune can find removed ones."""
+    kinds = set()
+    for nodes in workflow.versions.values_list("nodes", flat=True):
+        for node in nodes:
+            data = node.get("data") or {}
+            if node.get("type") == "customresource" and data.get("kind"):
+                kinds.add((data.get("apiVersion", ""), data["kind"]))
+    return tuple(sorted(kinds))
 
 
 def _count_outcome(run: Run) -> None:
@@ -314,15 +326,7 @@ class RunRecorder:
 
 
 def _health_dict(health) -> dict:
-    if health is None:
-        return {}
-    return {
-        "state": str(health.state),
-        "message": health.message,
-        "ready": health.ready,
-        "desired": health.desired,
-        "warnings": list(health.warnings),
-    }
+    return {} if health is None else health.as_dict()
 
 
 def _level(level: str) -> str:

@@ -190,6 +190,8 @@ class KubeClient:
         metadata_only: bool = False,
     ) -> list[dict]:
         """List objects, each item given its apiVersion and kind."""
+        # TODO(pagination): one request per list, without limit/continue; a
+        # namespace with many thousands of objects comes back in one answer.
         query = {"labelSelector": label_selector} if label_selector else None
         answer = self.request(
             "GET",
@@ -275,6 +277,10 @@ class Discovery:
         except KubeError:
             return False
         return True
+
+    def load(self, api_version: str) -> None:
+        """Fetch the resources of one group/version unless already known."""
+        self._group_version(api_version)
 
     def _group_version(self, api_version: str) -> dict[str, Resource]:
         """Fetch (once) the resources of one group/version."""

@@ -8,9 +8,11 @@ run), waits for the banner, then checks what it printed really works.
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,12 +31,19 @@ from kubernetes import config as kube_config
 
 from kubeorch import embedded
 
-pytestmark = pytest.mark.slow
-
 BANNER_END = "Press Ctrl-C to stop."
 # The first start migrates an empty database.
 START_TIMEOUT = 180
 STOP_TIMEOUT = 60
+# What the test session set for itself (tests.plugins.infra) or was given:
+# the launcher must start on embedded defaults.
+LEAVE_OUT_OF_LAUNCHER = {
+    "REDIS_URL",
+    "CELERY_RESULT_BACKEND",
+    "DATABASE_URL",
+    "KUBEORCH_KUBECONFIG",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+}
 PROGRAMS = {
     "valkey": "valkey-server",
     "kubesim": "kubesim",
@@ -110,7 +119,7 @@ def _launcher_environment(data_dir: Path, port: int) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("REDIS_URL", "DATABASE_URL", "KUBEORCH_KUBECONFIG")
+        if key not in LEAVE_OUT_OF_LAUNCHER
     }
     env.update(
         KUBEORCH_DATA_DIR=str(data_dir),
@@ -120,14 +129,16 @@ def _launcher_environment(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-def start_launcher(data_dir: Path) -> Launch:
+def start_launcher(data_dir: Path, **variables: str) -> Launch:
     """Start `manage.py up` and wait for its banner."""
     port = embedded.free_port()
     transcript = Transcript()
+    env = _launcher_environment(data_dir, port)
+    env.update(variables)
     child = embedded.spawn(
         "up",
         [sys.executable, "manage.py", "up"],
-        env=_launcher_environment(data_dir, port),
+        env=env,
         cwd=settings.BASE_DIR,
         echo=transcript,
     )
@@ -158,8 +169,8 @@ def launches():
     """Start launchers on demand; stop any still running at the end."""
     started: list[Launch] = []
 
-    def start(data_dir: Path) -> Launch:
-        launch = start_launcher(data_dir)
+    def start(data_dir: Path, **variables: str) -> Launch:
+        launch = start_launcher(data_dir, **variables)
         started.append(launch)
         return launch
 
@@ -214,6 +225,7 @@ def api_get(url: str, token: str) -> int:
         return error.code
 
 
+@pytest.mark.slow
 def test_up_serves_what_it_prints_and_stops_cleanly_on_sigterm(tmp_path, launches):
     # Given a launcher started on a fresh data dir
     launch = launches(tmp_path / "data")
@@ -243,6 +255,7 @@ def test_up_serves_what_it_prints_and_stops_cleanly_on_sigterm(tmp_path, launche
     assert_all_gone(pids, ports)
 
 
+@pytest.mark.slow
 def test_up_stops_everything_when_one_child_dies(tmp_path, launches):
     # Given a running launcher
     launch = launches(tmp_path / "data")
@@ -260,6 +273,7 @@ def test_up_stops_everything_when_one_child_dies(tmp_path, launches):
     assert_all_gone(pids, [launch.port, port_of(launch.banner["redis"])])
 
 
+@pytest.mark.slow
 def test_killed_launcher_leaves_no_orphans_and_restarts_with_the_same_login(
     tmp_path, launches
 ):
@@ -284,3 +298,69 @@ def test_killed_launcher_leaves_no_orphans_and_restarts_with_the_same_login(
         api_get(second.banner["url"] + "v1/api/workflows", second.banner["token"])
         == 200
     )
+
+
+@pytest.mark.slow
+def test_up_runs_against_the_cluster_of_kubeorch_kubeconfig(
+    tmp_path, launches, kubesim, kubeconfig_path
+):
+    # Given a cluster of the user's own (here an in-process kubesim)
+    launch = launches(tmp_path / "data", KUBEORCH_KUBECONFIG=str(kubeconfig_path))
+
+    # Then up starts no simulator and registers that cluster for admin
+    assert "kubesim" not in launch.children_by_name()
+    assert launch.banner["kubeconfig"] == str(kubeconfig_path)
+    assert "(cluster 'KUBEORCH_KUBECONFIG')" in launch.transcript.text
+    request = urllib.request.Request(
+        launch.banner["url"] + "v1/api/clusters",
+        headers={"Authorization": f"Bearer {launch.banner['token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        clusters = json.load(response)["results"]
+    assert [(c["name"], c["server"], c["reachable"]) for c in clusters] == [
+        ("KUBEORCH_KUBECONFIG", kubesim.url, True)
+    ]
+
+
+def run_briefly(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
+    """Run `manage.py up` expecting it to give up at once."""
+    env = _launcher_environment(tmp_path / "data", embedded.free_port())
+    env.update(variables)
+    return subprocess.run(
+        [sys.executable, "manage.py", "up"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_malformed_port_fails_loudly(tmp_path):
+    finished = run_briefly(tmp_path, KUBEORCH_PORT="eighty")
+
+    assert finished.returncode != 0
+    assert "KUBEORCH_PORT='eighty' is not a whole number" in finished.stderr
+
+
+def test_a_taken_port_is_refused_before_anything_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        finished = run_briefly(tmp_path, KUBEORCH_PORT=str(port))
+
+    assert finished.returncode == 1
+    assert f"port {port} is taken; set KUBEORCH_PORT to another" in finished.stdout
+    assert "valkey" not in finished.stdout
+
+
+def test_a_missing_kubeconfig_is_refused(tmp_path):
+    missing = tmp_path / "nowhere.yaml"
+
+    finished = run_briefly(tmp_path, KUBEORCH_KUBECONFIG=str(missing))
+
+    assert finished.returncode == 1
+    assert f"KUBEORCH_KUBECONFIG={missing} is no file" in finished.stdout
+    assert "valkey" not in finished.stdout

@@ -24,6 +24,16 @@ class Workflow(models.Model):
         # Kept for reference; its cluster objects are removed.
         ARCHIVED = "archived", "Archived"
 
+    class Cleanup(models.TextChoices):
+        # Nothing was asked of the cluster.
+        NONE = "none", "None"
+        # Archived; a worker is removing its cluster objects.
+        PENDING = "pending", "Pending"
+        # Every object it owned in its cluster was removed.
+        DONE = "done", "Done"
+        # The removal stopped (cluster unreachable, refused); archive again.
+        FAILED = "failed", "Failed"
+
     TRANSITIONS = {
         State.DRAFT: {State.PUBLISHED, State.ARCHIVED},
         State.PUBLISHED: {State.DRAFT, State.ARCHIVED},
@@ -60,6 +70,29 @@ class Workflow(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Triggers: a cron schedule run by Celery beat (through the PeriodicTask
+    # kept in step by workflows.triggers), and a webhook whose secret is
+    # stored only as its SHA-256 hex digest.
+    schedule_cron = models.CharField(max_length=100, blank=True)
+    schedule_timezone = models.CharField(max_length=63, default="UTC")
+    schedule_enabled = models.BooleanField(default=False)
+    schedule_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    webhook_secret_hash = models.CharField(max_length=64, blank=True)
+    webhook_rotated_at = models.DateTimeField(null=True, blank=True)
+
+    # Removal of the workflow's cluster objects after it was archived.
+    cleanup_state = models.CharField(
+        max_length=10, choices=Cleanup.choices, default=Cleanup.NONE
+    )
+    cleanup_message = models.TextField(blank=True)
+    cleanup_requested_at = models.DateTimeField(null=True, blank=True)
+
     objects = WorkflowQuerySet.as_manager()
 
     class Meta:
@@ -77,6 +110,9 @@ class Workflow(models.Model):
 
     def is_owned_by(self, user) -> bool:
         return user.is_authenticated and self.owner_id == user.pk
+
+    def has_webhook(self) -> bool:
+        return bool(self.webhook_secret_hash)
 
 
 class WorkflowVersion(models.Model):

@@ -1,10 +1,13 @@
-"""Browser pages."""
+"""Browser pages for workflows."""
 
 from django.urls import path
-from django.views.generic import RedirectView
+
+from . import views
 
 app_name = "workflows"
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
+    path("", views.workflow_list, name="list"),
+    path("workflows/new/", views.workflow_new, name="new"),
+    path("workflows/<uuid:workflow_id>/", views.workflow_editor, name="editor"),
 ]

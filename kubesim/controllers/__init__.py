@@ -14,8 +14,8 @@ import threading
 import time
 
 from .. import errors, images
-from ..clock import parse_time
 from ..bootstrap import bootstrap
+from ..clock import parse_time
 from .base import Context
 from .cache import Cache
 from .cronjob import CronJobController
@@ -168,9 +168,13 @@ class ControllerManager:
         try:
             controller.reconcile(namespace, name)
         except errors.ApiError as exc:
-            logger.warning("%s: %s/%s: %s", controller.name, namespace, name, exc.message)
+            logger.warning(
+                "%s: %s/%s: %s", controller.name, namespace, name, exc.message
+            )
         except Exception:
-            logger.exception("%s failed to reconcile %s/%s", controller.name, namespace, name)
+            logger.exception(
+                "%s failed to reconcile %s/%s", controller.name, namespace, name
+            )
 
     def _work_due(self) -> bool:
         now = self.clock.time()
@@ -220,7 +224,9 @@ def container_log(pod: dict, container: str | None, previous: bool, now):
     found = statuses.get(name)
     if found is None:
         if not spec.get("nodeName"):
-            raise errors.bad_request(f"pod {meta['name']} does not have a host assigned")
+            raise errors.bad_request(
+                f"pod {meta['name']} does not have a host assigned"
+            )
         raise errors.bad_request(
             f'container "{name}" in pod "{meta["name"]}" is waiting to start: '
             "ContainerCreating"

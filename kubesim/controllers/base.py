@@ -37,8 +37,10 @@ class Delays:
     @classmethod
     def realistic(cls) -> Delays:
         """Return the delays of the embedded cluster: pods start in 1-2 s."""
+        # Timestamps keep whole seconds, so 2.0 after the creation second is
+        # 1 to 2 seconds after the real moment of creation.
         return cls(
-            container_create=1.0,
+            container_create=2.0,
             readiness=0.5,
             crash_after=1.0,
             run_to_completion=2.0,

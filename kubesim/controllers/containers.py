@@ -144,7 +144,9 @@ class ContainerRun:
             return self._after_exit(details, now)
         return self._while_waiting(details.get("reason"), gate, now)
 
-    def _while_waiting(self, reason: str | None, gate: float | None, now: float) -> bool:
+    def _while_waiting(
+        self, reason: str | None, gate: float | None, now: float
+    ) -> bool:
         attempt = self._next_attempt(reason, gate, now)
         if attempt is None or attempt > now:
             self._wake_at(attempt)
@@ -158,7 +160,9 @@ class ContainerRun:
         # again on the next change, not in a loop.
         return self.status != before
 
-    def _next_attempt(self, reason: str | None, gate: float | None, now: float) -> float | None:
+    def _next_attempt(
+        self, reason: str | None, gate: float | None, now: float
+    ) -> float | None:
         if reason in ("ContainerCreating", "PodInitializing", None):
             return gate
         if gate is None:
@@ -177,14 +181,18 @@ class ContainerRun:
 
     def _create(self, at: float) -> None:
         """Try to create and start the container at time `at`."""
-        failure = images.pull_failure(self.spec.get("image") or "", self.env.pull_secret)
+        failure = images.pull_failure(
+            self.spec.get("image") or "", self.env.pull_secret
+        )
         if failure is not None:
             self._pull_failed(failure, at)
             return
         if self.env.config_problem:
             self._set_waiting("CreateContainerConfigError", self.env.config_problem)
             self.events.append(
-                Told("Warning", "Failed", f"Error: {self.env.config_problem}", once=True)
+                Told(
+                    "Warning", "Failed", f"Error: {self.env.config_problem}", once=True
+                )
             )
             return
         self._run(at)
@@ -193,15 +201,23 @@ class ContainerRun:
         image = self.spec.get("image") or ""
         if failure.reason == "InvalidImageName":
             self._set_waiting("InvalidImageName", failure.message)
-            self.events.append(Told("Warning", "InspectFailed", failure.message, once=True))
-            self.events.append(Told("Warning", "Failed", "Error: InvalidImageName", once=True))
+            self.events.append(
+                Told("Warning", "InspectFailed", failure.message, once=True)
+            )
+            self.events.append(
+                Told("Warning", "Failed", "Error: InvalidImageName", once=True)
+            )
             return
         failures, _ = self._pull_failures()
         self.env.pulls[self._pull_key()] = (failures + 1, math.floor(at))
         self._set_waiting("ErrImagePull", failure.message)
         self.events.append(Told("Normal", "Pulling", f'Pulling image "{image}"'))
         self.events.append(
-            Told("Warning", "Failed", f'Failed to pull image "{image}": {failure.message}')
+            Told(
+                "Warning",
+                "Failed",
+                f'Failed to pull image "{image}": {failure.message}',
+            )
         )
         self.events.append(Told("Warning", "Failed", "Error: ErrImagePull"))
 
@@ -210,7 +226,9 @@ class ContainerRun:
         _, details = self.state
         message = f'Back-off pulling image "{image}": ErrImagePull: {details.get("message", "")}'
         self._set_waiting("ImagePullBackOff", message)
-        self.events.append(Told("Normal", "BackOff", f'Back-off pulling image "{image}"'))
+        self.events.append(
+            Told("Normal", "BackOff", f'Back-off pulling image "{image}"')
+        )
         self.events.append(Told("Warning", "Failed", "Error: ImagePullBackOff"))
 
     def _run(self, at: float) -> None:
@@ -221,11 +239,17 @@ class ContainerRun:
             self._remember_last_run()
             self.status["restartCount"] = self.status.get("restartCount", 0) + 1
             self.events.append(
-                Told("Normal", "Pulled", f'Container image "{image}" already present on machine')
+                Told(
+                    "Normal",
+                    "Pulled",
+                    f'Container image "{image}" already present on machine',
+                )
             )
         else:
             self.events.append(Told("Normal", "Pulling", f'Pulling image "{image}"'))
-            self.events.append(Told("Normal", "Pulled", f'Successfully pulled image "{image}"'))
+            self.events.append(
+                Told("Normal", "Pulled", f'Successfully pulled image "{image}"')
+            )
         self.env.pulls.pop(self._pull_key(), None)
         pod_uid = self.env.pod["metadata"]["uid"]
         self.status["containerID"] = images.container_id(
@@ -241,7 +265,9 @@ class ContainerRun:
 
     def _while_running(self, details: dict, now: float) -> bool:
         started = seconds_of(details.get("startedAt")) or now
-        outcome = images.run_outcome(self.spec, batch=self.env.batch, timings=self.env.delays)
+        outcome = images.run_outcome(
+            self.spec, batch=self.env.batch, timings=self.env.delays
+        )
         exit_at = None if outcome.exit_after is None else started + outcome.exit_after
         if exit_at is not None and exit_at <= now:
             self._terminate(outcome, started, exit_at)
@@ -251,8 +277,12 @@ class ContainerRun:
         self.status["ready"] = passes and ready_at <= now
         if not passes:
             self.events.append(
-                Told("Warning", "Unhealthy",
-                     "Readiness probe failed: HTTP probe failed with statuscode: 503", once=True)
+                Told(
+                    "Warning",
+                    "Unhealthy",
+                    "Readiness probe failed: HTTP probe failed with statuscode: 503",
+                    once=True,
+                )
             )
         if passes and ready_at > now:
             self._wake_at(ready_at)
@@ -298,8 +328,11 @@ class ContainerRun:
             f"back-off {_duration(delay)} restarting failed container={self.name} pod={who}",
         )
         self.events.append(
-            Told("Warning", "BackOff",
-                 f"Back-off restarting failed container {self.name} in pod {who}")
+            Told(
+                "Warning",
+                "BackOff",
+                f"Back-off restarting failed container {self.name} in pod {who}",
+            )
         )
 
     def _skip_capped_cycles(self, restart_at: float, now: float) -> float:
@@ -308,7 +341,9 @@ class ContainerRun:
         Return when the restart being replayed happens after the jump.
         """
         count = self.status.get("restartCount", 0)
-        outcome = images.run_outcome(self.spec, batch=self.env.batch, timings=self.env.delays)
+        outcome = images.run_outcome(
+            self.spec, batch=self.env.batch, timings=self.env.delays
+        )
         if restart_backoff(count) < BACKOFF_MAX or outcome.exit_after is None:
             return restart_at
         cycle = BACKOFF_MAX + math.floor(outcome.exit_after)

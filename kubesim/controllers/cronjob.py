@@ -55,22 +55,35 @@ class CronJobController(Controller):
         schedule = _Schedule.of(cronjob)
         if schedule is None:
             self.ctx.events.record_once(
-                cronjob, CRONJOB, "Warning", "UnparseableSchedule",
-                f"unparseable schedule: {cronjob['spec'].get('schedule')!r}", COMPONENT,
+                cronjob,
+                CRONJOB,
+                "Warning",
+                "UnparseableSchedule",
+                f"unparseable schedule: {cronjob['spec'].get('schedule')!r}",
+                COMPONENT,
             )
             return
         now = self.ctx.clock.now()
         meta = cronjob["metadata"]
-        self.enqueue_at((meta["namespace"], meta["name"]), schedule.next_after(now).timestamp())
-        since = seconds_of(status.get("lastScheduleTime") or meta.get("creationTimestamp")) or 0
+        self.enqueue_at(
+            (meta["namespace"], meta["name"]), schedule.next_after(now).timestamp()
+        )
+        since = (
+            seconds_of(status.get("lastScheduleTime") or meta.get("creationTimestamp"))
+            or 0
+        )
         due = schedule.latest_at_or_before(now)
         if due is None or due.timestamp() <= since:
             return
         deadline = (cronjob.get("spec") or {}).get("startingDeadlineSeconds")
         if deadline is not None and now.timestamp() - due.timestamp() > int(deadline):
             self.ctx.events.record_once(
-                cronjob, CRONJOB, "Warning", "MissSchedule",
-                f"Missed scheduled time to start a job: {format_time(due)}", COMPONENT,
+                cronjob,
+                CRONJOB,
+                "Warning",
+                "MissSchedule",
+                f"Missed scheduled time to start a job: {format_time(due)}",
+                COMPONENT,
             )
             return
         if not self._make_room(cronjob):
@@ -81,16 +94,25 @@ class CronJobController(Controller):
     def _make_room(self, cronjob: dict) -> bool:
         """Apply the concurrency policy; False when the Job must not start now."""
         policy = (cronjob.get("spec") or {}).get("concurrencyPolicy") or "Allow"
-        active = [j for j in self.cache.children(cronjob["metadata"]["uid"], JOB)
-                  if not _finished(j)]
+        active = [
+            j
+            for j in self.cache.children(cronjob["metadata"]["uid"], JOB)
+            if not _finished(j)
+        ]
         if not active or policy == "Allow":
             return True
         if policy == "Forbid":
             return False
         for job in active:
             self.ctx.delete(JOB, job)
-            self.ctx.events.record(cronjob, CRONJOB, "Normal", "SuccessfulDelete",
-                                   f"Deleted job {job['metadata']['name']}", COMPONENT)
+            self.ctx.events.record(
+                cronjob,
+                CRONJOB,
+                "Normal",
+                "SuccessfulDelete",
+                f"Deleted job {job['metadata']['name']}",
+                COMPONENT,
+            )
         return True
 
     def _start_job(self, cronjob: dict, due: datetime, zone) -> bool:
@@ -100,17 +122,32 @@ class CronJobController(Controller):
         if self.cache.get(JOB, meta["namespace"], name) is not None:
             return True
         job_meta = clone(template.get("metadata") or {})
-        job_meta.update({"name": name, "namespace": meta["namespace"],
-                         "ownerReferences": [owner_reference(cronjob, CRONJOB)]})
-        job_meta.setdefault("annotations", {})[SCHEDULED_ANNOTATION] = (
-            due.astimezone(zone).isoformat()
+        job_meta.update(
+            {
+                "name": name,
+                "namespace": meta["namespace"],
+                "ownerReferences": [owner_reference(cronjob, CRONJOB)],
+            }
         )
-        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_meta,
-               "spec": template.get("spec") or {}}
+        job_meta.setdefault("annotations", {})[SCHEDULED_ANNOTATION] = due.astimezone(
+            zone
+        ).isoformat()
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": job_meta,
+            "spec": template.get("spec") or {},
+        }
         if self.ctx.create(JOB, job) is None:
             return False
-        self.ctx.events.record(cronjob, CRONJOB, "Normal", "SuccessfulCreate",
-                               f"Created job {name}", COMPONENT)
+        self.ctx.events.record(
+            cronjob,
+            CRONJOB,
+            "Normal",
+            "SuccessfulCreate",
+            f"Created job {name}",
+            COMPONENT,
+        )
         return True
 
     # ----- history and status
@@ -118,43 +155,62 @@ class CronJobController(Controller):
     def _clean_history(self, cronjob: dict, jobs: list[dict]) -> None:
         spec = cronjob.get("spec") or {}
         limits = (
-            (lambda j: condition_is(j.get("status"), "Complete"),
-             spec.get("successfulJobsHistoryLimit", 3)),
-            (lambda j: condition_is(j.get("status"), "Failed"),
-             spec.get("failedJobsHistoryLimit", 1)),
+            (
+                lambda j: condition_is(j.get("status"), "Complete"),
+                spec.get("successfulJobsHistoryLimit", 3),
+            ),
+            (
+                lambda j: condition_is(j.get("status"), "Failed"),
+                spec.get("failedJobsHistoryLimit", 1),
+            ),
         )
         for matches, limit in limits:
             finished = sorted((j for j in jobs if matches(j)), key=_start_time)
             keep = int(limit if limit is not None else 0)
             for job in finished[: max(0, len(finished) - keep)]:
                 self.ctx.delete(JOB, job)
-                self.ctx.events.record(cronjob, CRONJOB, "Normal", "SuccessfulDelete",
-                                       f"Deleted job {job['metadata']['name']}", COMPONENT)
+                self.ctx.events.record(
+                    cronjob,
+                    CRONJOB,
+                    "Normal",
+                    "SuccessfulDelete",
+                    f"Deleted job {job['metadata']['name']}",
+                    COMPONENT,
+                )
 
     def _summarise(self, cronjob: dict, status: dict, jobs: list[dict]) -> None:
         active = [j for j in jobs if not _finished(j)]
         known = {ref.get("uid"): ref for ref in status.get("active") or []}
         if active:
             # A reference keeps the version it was made with, as the real one does.
-            status["active"] = [known.get(j["metadata"]["uid"]) or _reference(j) for j in active]
+            status["active"] = [
+                known.get(j["metadata"]["uid"]) or _reference(j) for j in active
+            ]
         else:
             status.pop("active", None)
         for job in jobs:
             if not condition_is(job.get("status"), "Complete"):
                 continue
             done = (job.get("status") or {}).get("completionTime")
-            if done and (seconds_of(done) or 0) > (seconds_of(status.get("lastSuccessfulTime"))
-                                                   or 0):
+            if done and (seconds_of(done) or 0) > (
+                seconds_of(status.get("lastSuccessfulTime")) or 0
+            ):
                 status["lastSuccessfulTime"] = done
                 self.ctx.events.record(
-                    cronjob, CRONJOB, "Normal", "SawCompletedJob",
+                    cronjob,
+                    CRONJOB,
+                    "Normal",
+                    "SawCompletedJob",
                     f"Saw completed job: {job['metadata']['name']}, condition: Complete",
                     COMPONENT,
                 )
         for job in jobs:
             if condition_is(job.get("status"), "Failed"):
                 self.ctx.events.record_once(
-                    cronjob, CRONJOB, "Normal", "SawCompletedJob",
+                    cronjob,
+                    CRONJOB,
+                    "Normal",
+                    "SawCompletedJob",
                     f"Saw completed job: {job['metadata']['name']}, condition: Failed",
                     COMPONENT,
                 )
@@ -203,8 +259,10 @@ def _finished(job: dict) -> bool:
 
 def _start_time(job: dict) -> tuple:
     status = job.get("status") or {}
-    return (status.get("startTime") or job["metadata"].get("creationTimestamp") or "",
-            job["metadata"]["name"])
+    return (
+        status.get("startTime") or job["metadata"].get("creationTimestamp") or "",
+        job["metadata"]["name"],
+    )
 
 
 def _reference(job: dict) -> dict:

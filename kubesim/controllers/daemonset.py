@@ -6,7 +6,13 @@ from ..resources import CONTROLLERREVISION, DAEMONSET, NODE, POD
 from ..store import clone
 from . import nodes as node_rules
 from .base import Controller
-from .meta import is_deleting, owner_reference, percent_or_int, random_suffix, template_hash
+from .meta import (
+    is_deleting,
+    owner_reference,
+    percent_or_int,
+    random_suffix,
+    template_hash,
+)
 from .pods import available_at, is_active, is_ready, phase, pod_from_template
 
 COMPONENT = "daemonset-controller"
@@ -14,12 +20,36 @@ REVISION_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"
 # Tolerations the DaemonSet controller adds to every daemon pod.
 DAEMON_TOLERATIONS = (
-    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
-    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
-    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+    {
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "effect": "NoExecute",
+    },
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+    },
+    {
+        "key": "node.kubernetes.io/disk-pressure",
+        "operator": "Exists",
+        "effect": "NoSchedule",
+    },
+    {
+        "key": "node.kubernetes.io/memory-pressure",
+        "operator": "Exists",
+        "effect": "NoSchedule",
+    },
+    {
+        "key": "node.kubernetes.io/pid-pressure",
+        "operator": "Exists",
+        "effect": "NoSchedule",
+    },
+    {
+        "key": "node.kubernetes.io/unschedulable",
+        "operator": "Exists",
+        "effect": "NoSchedule",
+    },
 )
 
 
@@ -53,7 +83,9 @@ class DaemonSetController(Controller):
         by_node = self._pods_by_node(ds)
         for node_name, pods in by_node.items():
             keep = node_name in eligible
-            for pod in sorted(pods, key=lambda p: p["metadata"]["name"])[1 if keep else 0:]:
+            for pod in sorted(pods, key=lambda p: p["metadata"]["name"])[
+                1 if keep else 0 :
+            ]:
                 self._delete(ds, pod)
             for pod in pods:
                 if phase(pod) == "Failed":
@@ -83,7 +115,9 @@ class DaemonSetController(Controller):
                         "labels": {REVISION_LABEL: pod_hash},
                         "ownerReferences": [owner_reference(ds, DAEMONSET)],
                     },
-                    "data": {"spec": {"template": {**clone(template), "$patch": "replace"}}},
+                    "data": {
+                        "spec": {"template": {**clone(template), "$patch": "replace"}}
+                    },
                     "revision": number,
                 },
             )
@@ -94,8 +128,8 @@ class DaemonSetController(Controller):
         return {
             node["metadata"]["name"]
             for node in self.cache.list(NODE)
-            if node_rules.matches_node(spec, node) and node_rules.untolerated_taint(spec, node)
-            is None
+            if node_rules.matches_node(spec, node)
+            and node_rules.untolerated_taint(spec, node) is None
         }
 
     def _pods_by_node(self, ds: dict) -> dict[str, list[dict]]:
@@ -115,12 +149,22 @@ class DaemonSetController(Controller):
         labels[REVISION_LABEL] = revision
         labels[GENERATION_LABEL] = str(meta.get("generation", 1))
         template["spec"] = _daemon_spec(ds)
-        template["spec"]["affinity"] = _pinned_to(node_name, template["spec"].get("affinity"))
+        template["spec"]["affinity"] = _pinned_to(
+            node_name, template["spec"].get("affinity")
+        )
         name = self._free_name(meta["namespace"], meta["name"])
-        pod = pod_from_template(template, meta["namespace"], name, owner_reference(ds, DAEMONSET))
+        pod = pod_from_template(
+            template, meta["namespace"], name, owner_reference(ds, DAEMONSET)
+        )
         if self.ctx.create(POD, pod) is not None:
-            self.ctx.events.record(ds, DAEMONSET, "Normal", "SuccessfulCreate",
-                                   f"Created pod: {name}", COMPONENT)
+            self.ctx.events.record(
+                ds,
+                DAEMONSET,
+                "Normal",
+                "SuccessfulCreate",
+                f"Created pod: {name}",
+                COMPONENT,
+            )
 
     def _free_name(self, namespace: str, prefix: str) -> str:
         while True:
@@ -130,8 +174,14 @@ class DaemonSetController(Controller):
 
     def _delete(self, ds: dict, pod: dict) -> None:
         self.ctx.delete(POD, pod)
-        self.ctx.events.record(ds, DAEMONSET, "Normal", "SuccessfulDelete",
-                               f"Deleted pod: {pod['metadata']['name']}", COMPONENT)
+        self.ctx.events.record(
+            ds,
+            DAEMONSET,
+            "Normal",
+            "SuccessfulDelete",
+            f"Deleted pod: {pod['metadata']['name']}",
+            COMPONENT,
+        )
 
     def _roll(self, ds: dict, revision: str, eligible: set[str]) -> None:
         """Replace outdated pods, keeping at most maxUnavailable nodes without one."""
@@ -139,17 +189,25 @@ class DaemonSetController(Controller):
         if strategy.get("type") == "OnDelete":
             return
         rolling = strategy.get("rollingUpdate") or {}
-        budget = max(1, percent_or_int(rolling.get("maxUnavailable", 1), len(eligible),
-                                       round_up=True))
+        budget = max(
+            1,
+            percent_or_int(
+                rolling.get("maxUnavailable", 1), len(eligible), round_up=True
+            ),
+        )
         by_node = self._pods_by_node(ds)
         unavailable = sum(
-            1 for node in eligible if not any(is_ready(p) for p in by_node.get(node, []))
+            1
+            for node in eligible
+            if not any(is_ready(p) for p in by_node.get(node, []))
         )
         for node in sorted(eligible):
             if unavailable >= budget:
                 return
             for pod in by_node.get(node, []):
-                if (pod["metadata"].get("labels") or {}).get(REVISION_LABEL) != revision:
+                if (pod["metadata"].get("labels") or {}).get(
+                    REVISION_LABEL
+                ) != revision:
                     self._delete(ds, pod)
                     unavailable += 1
 
@@ -158,8 +216,10 @@ class DaemonSetController(Controller):
         if ds is None:
             return
         eligible = self._eligible_nodes(ds)
-        by_node = {n: [p for p in pods if is_active(p)] for n, pods in
-                   self._pods_by_node(ds).items()}
+        by_node = {
+            n: [p for p in pods if is_active(p)]
+            for n, pods in self._pods_by_node(ds).items()
+        }
         min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
         now = self.ctx.now()
         scheduled = [n for n in eligible if by_node.get(n)]
@@ -173,13 +233,16 @@ class DaemonSetController(Controller):
                 self.enqueue_at((namespace, name), since)
         status = {
             "currentNumberScheduled": len(scheduled),
-            "numberMisscheduled": sum(1 for n, pods in by_node.items() if pods and
-                                      n not in eligible),
+            "numberMisscheduled": sum(
+                1 for n, pods in by_node.items() if pods and n not in eligible
+            ),
             "desiredNumberScheduled": len(eligible),
             "numberReady": len(ready_pods),
             "observedGeneration": ds["metadata"].get("generation", 1),
             "updatedNumberScheduled": sum(
-                1 for n in scheduled for p in by_node[n]
+                1
+                for n in scheduled
+                for p in by_node[n]
                 if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == revision
             ),
             "numberAvailable": available,
@@ -195,8 +258,11 @@ def _daemon_spec(ds: dict) -> dict:
     spec = clone(((ds.get("spec") or {}).get("template") or {}).get("spec") or {})
     tolerations = spec.setdefault("tolerations", [])
     for toleration in DAEMON_TOLERATIONS:
-        if not any(t.get("key") == toleration["key"] and t.get("effect") == toleration["effect"]
-                   for t in tolerations):
+        if not any(
+            t.get("key") == toleration["key"]
+            and t.get("effect") == toleration["effect"]
+            for t in tolerations
+        ):
             tolerations.append(dict(toleration))
     return spec
 
@@ -206,7 +272,11 @@ def _pinned_to(node_name: str, affinity: dict | None) -> dict:
     node_affinity = affinity.setdefault("nodeAffinity", {})
     node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {
         "nodeSelectorTerms": [
-            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}
+            {
+                "matchFields": [
+                    {"key": "metadata.name", "operator": "In", "values": [node_name]}
+                ]
+            }
         ]
     }
     return affinity
@@ -216,8 +286,9 @@ def _target_node(pod: dict) -> str | None:
     spec = pod.get("spec") or {}
     if spec.get("nodeName"):
         return spec["nodeName"]
-    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution") or {})
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
     for term in required.get("nodeSelectorTerms") or []:
         for field in term.get("matchFields") or []:
             if field.get("key") == "metadata.name" and field.get("values"):

@@ -36,7 +36,9 @@ class EndpointsController(Controller):
             label_sets.append(old["metadata"].get("labels") or {})
         for service in self.cache.list(SERVICE, namespace):
             selector = (service.get("spec") or {}).get("selector")
-            if selector and any(selector_from_labels(selector).matches(ls) for ls in label_sets):
+            if selector and any(
+                selector_from_labels(selector).matches(ls) for ls in label_sets
+            ):
                 self.enqueue((namespace, service["metadata"]["name"]))
 
     def on_endpoints(self, event_type: str, obj: dict, old: dict | None) -> None:
@@ -95,7 +97,9 @@ class EndpointsController(Controller):
             if ready:
                 subset["addresses"] = [self._address(p, service) for p in ready]
             if unready:
-                subset["notReadyAddresses"] = [self._address(p, service) for p in unready]
+                subset["notReadyAddresses"] = [
+                    self._address(p, service) for p in unready
+                ]
             subset["ports"] = [_port_entry(p) for p in ports]
             subsets.append(subset)
         wanted = {
@@ -109,13 +113,20 @@ class EndpointsController(Controller):
         }
         if subsets:
             wanted["subsets"] = subsets
-        self._put(ENDPOINTS, self.cache.get(ENDPOINTS, meta["namespace"], meta["name"]), wanted)
+        self._put(
+            ENDPOINTS,
+            self.cache.get(ENDPOINTS, meta["namespace"], meta["name"]),
+            wanted,
+        )
 
     def _address(self, pod: dict, service: dict) -> dict:
         meta = pod["metadata"]
         spec = pod.get("spec") or {}
         address = {"ip": pod["status"]["podIP"]}
-        if spec.get("hostname") and spec.get("subdomain") == service["metadata"]["name"]:
+        if (
+            spec.get("hostname")
+            and spec.get("subdomain") == service["metadata"]["name"]
+        ):
             address["hostname"] = spec["hostname"]
         if spec.get("nodeName"):
             address["nodeName"] = spec["nodeName"]
@@ -134,8 +145,10 @@ class EndpointsController(Controller):
             (
                 s
                 for s in self.cache.list(ENDPOINTSLICE, namespace)
-                if (s["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL) == service_name
-                and (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == SLICE_MANAGER
+                if (s["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL)
+                == service_name
+                and (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL)
+                == SLICE_MANAGER
             ),
             key=lambda s: s["metadata"]["name"],
         )
@@ -150,7 +163,9 @@ class EndpointsController(Controller):
             key = tuple(sorted((p["name"], p["port"], p["protocol"]) for p in ports))
             current = by_ports.get(key)
             if current is None:
-                current = next((s for s in existing if s["metadata"]["name"] not in kept), None)
+                current = next(
+                    (s for s in existing if s["metadata"]["name"] not in kept), None
+                )
             wanted = self._slice(service, ports, pods, current)
             kept.add(wanted["metadata"]["name"])
             self._put(ENDPOINTSLICE, current, wanted)
@@ -158,7 +173,9 @@ class EndpointsController(Controller):
             if item["metadata"]["name"] not in kept:
                 self.ctx.delete(ENDPOINTSLICE, item)
 
-    def _slice(self, service: dict, ports: tuple, pods: list, current: dict | None) -> dict:
+    def _slice(
+        self, service: dict, ports: tuple, pods: list, current: dict | None
+    ) -> dict:
         meta = service["metadata"]
         publish_all = bool(service["spec"].get("publishNotReadyAddresses"))
         name = current["metadata"]["name"] if current else self._slice_name(meta)
@@ -192,14 +209,23 @@ class EndpointsController(Controller):
         ready = is_ready(pod)
         endpoint = {
             "addresses": [pod["status"]["podIP"]],
-            "conditions": {"ready": ready or publish_all, "serving": ready, "terminating": False},
+            "conditions": {
+                "ready": ready or publish_all,
+                "serving": ready,
+                "terminating": False,
+            },
         }
-        if spec.get("hostname") and spec.get("subdomain") == service["metadata"]["name"]:
+        if (
+            spec.get("hostname")
+            and spec.get("subdomain") == service["metadata"]["name"]
+        ):
             endpoint["hostname"] = spec["hostname"]
         if spec.get("nodeName"):
             endpoint["nodeName"] = spec["nodeName"]
             node = self.cache.get(NODE, None, spec["nodeName"])
-            zone = ((node or {}).get("metadata", {}).get("labels") or {}).get(ZONE_LABEL)
+            zone = ((node or {}).get("metadata", {}).get("labels") or {}).get(
+                ZONE_LABEL
+            )
             if zone:
                 endpoint["zone"] = zone
         endpoint["targetRef"] = {
@@ -220,7 +246,9 @@ class EndpointsController(Controller):
         updated = clone(current)
         updated["metadata"]["labels"] = wanted["metadata"]["labels"]
         if "ownerReferences" in wanted["metadata"]:
-            updated["metadata"]["ownerReferences"] = wanted["metadata"]["ownerReferences"]
+            updated["metadata"]["ownerReferences"] = wanted["metadata"][
+                "ownerReferences"
+            ]
         for field in ("subsets", "addressType", "endpoints", "ports"):
             if field in wanted:
                 updated[field] = wanted[field]
@@ -255,8 +283,11 @@ def _resolve_ports(service: dict, pod: dict) -> list[dict]:
         number = _target_port(port, pod)
         if number is None:
             continue
-        entry = {"name": port.get("name") or "", "port": number,
-                 "protocol": port.get("protocol") or "TCP"}
+        entry = {
+            "name": port.get("name") or "",
+            "port": number,
+            "protocol": port.get("protocol") or "TCP",
+        }
         if port.get("appProtocol"):
             entry["appProtocol"] = port["appProtocol"]
         resolved.append(entry)
@@ -292,8 +323,10 @@ def _port_entry(port: dict) -> dict:
 
 def _slice_ports_key(item: dict) -> tuple:
     return tuple(
-        sorted((p.get("name", ""), p.get("port"), p.get("protocol", "TCP"))
-               for p in item.get("ports") or [])
+        sorted(
+            (p.get("name", ""), p.get("port"), p.get("protocol", "TCP"))
+            for p in item.get("ports") or []
+        )
     )
 
 

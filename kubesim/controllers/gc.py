@@ -49,6 +49,10 @@ class GarbageCollector(Controller):
             rt = self.ctx.store.registry.by_kind(obj["apiVersion"], obj["kind"])
         except KeyError:
             return
-        logger.info("collecting %s %s/%s: its owners are gone", obj["kind"],
-                    obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        logger.info(
+            "collecting %s %s/%s: its owners are gone",
+            obj["kind"],
+            obj["metadata"].get("namespace"),
+            obj["metadata"]["name"],
+        )
         self.ctx.delete(rt, obj)

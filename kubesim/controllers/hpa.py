@@ -18,9 +18,16 @@ TOLERANCE = 0.1
 DEFAULT_TARGET = 80
 DEFAULT_DOWN_WINDOW = 300
 MEMORY_UTILIZATION = 40
-TARGETS = {"Deployment": DEPLOYMENT, "StatefulSet": STATEFULSET, "ReplicaSet": REPLICASET}
-PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets",
-           "ReplicaSet": "replicasets"}
+TARGETS = {
+    "Deployment": DEPLOYMENT,
+    "StatefulSet": STATEFULSET,
+    "ReplicaSet": REPLICASET,
+}
+PLURALS = {
+    "Deployment": "deployments",
+    "StatefulSet": "statefulsets",
+    "ReplicaSet": "replicasets",
+}
 
 
 class MetricError(Exception):
@@ -55,7 +62,9 @@ class HorizontalPodAutoscalerController(Controller):
         if hpa is None or is_deleting(hpa):
             return
         if self.ctx.delays.hpa_sync:
-            self.enqueue_at((namespace, name), self.ctx.now() + self.ctx.delays.hpa_sync)
+            self.enqueue_at(
+                (namespace, name), self.ctx.now() + self.ctx.delays.hpa_sync
+            )
         spec = hpa.get("spec") or {}
         ref = spec.get("scaleTargetRef") or {}
         rt = TARGETS.get(ref.get("kind", ""))
@@ -94,10 +103,13 @@ class HorizontalPodAutoscalerController(Controller):
         return max(recommendations), current_metrics, basis
 
     def _pods(self, target: dict) -> list[dict]:
-        selector = selector_from_object((target.get("spec") or {}).get("selector") or {})
+        selector = selector_from_object(
+            (target.get("spec") or {}).get("selector") or {}
+        )
         namespace = target["metadata"]["namespace"]
         return [
-            p for p in self.cache.list(POD, namespace)
+            p
+            for p in self.cache.list(POD, namespace)
             if is_active(p) and selector.matches(p["metadata"].get("labels"))
         ]
 
@@ -126,16 +138,26 @@ class HorizontalPodAutoscalerController(Controller):
         utilization = sum(_utilization(p, name) for p in measured) / len(measured)
         request = sum(_request(p, name) for p in measured) / len(measured)
         average = request * utilization / 100
-        reading = {"type": "Resource", "resource": {"name": name, "current": {
-            "averageUtilization": round(utilization),
-            "averageValue": format_cpu(average) if name == "cpu" else str(int(average)),
-        }}}
+        reading = {
+            "type": "Resource",
+            "resource": {
+                "name": name,
+                "current": {
+                    "averageUtilization": round(utilization),
+                    "averageValue": format_cpu(average)
+                    if name == "cpu"
+                    else str(int(average)),
+                },
+            },
+        }
         if target.get("type") == "AverageValue":
             wanted = quantity_or_zero(target.get("averageValue"))
             ratio = average / wanted if wanted else 1.0
             why = f"{name} resource"
         else:
-            ratio = utilization / float(target.get("averageUtilization") or DEFAULT_TARGET)
+            ratio = utilization / float(
+                target.get("averageUtilization") or DEFAULT_TARGET
+            )
             why = f"{name} resource utilization (percentage of request)"
         if abs(ratio - 1.0) <= TOLERANCE:
             return current, reading, why
@@ -144,8 +166,9 @@ class HorizontalPodAutoscalerController(Controller):
     def _has_metrics(self, pod: dict) -> bool:
         if not is_ready(pod):
             return False
-        since = seconds_of((find_condition(pod.get("status"), "Ready") or {}).get(
-            "lastTransitionTime"))
+        since = seconds_of(
+            (find_condition(pod.get("status"), "Ready") or {}).get("lastTransitionTime")
+        )
         return since is not None and since + self.ctx.delays.metrics <= self.ctx.now()
 
     # ----- outcomes
@@ -157,48 +180,88 @@ class HorizontalPodAutoscalerController(Controller):
         old = hpa.get("status") or {}
         now = self.ctx.stamp()
         able = ("True", "ReadyForNewScale", "recommended size matches current size")
-        status = {"currentReplicas": current, "desiredReplicas": current,
-                  "currentMetrics": metrics}
+        status = {
+            "currentReplicas": current,
+            "desiredReplicas": current,
+            "currentMetrics": metrics,
+        }
         if old.get("lastScaleTime"):
             status["lastScaleTime"] = old["lastScaleTime"]
         if bounded < current and self._stabilising(hpa):
-            able = ("True", "ScaleDownStabilized",
-                    "recent recommendations were higher than current one, applying the "
-                    "highest recent recommendation")
+            able = (
+                "True",
+                "ScaleDownStabilized",
+                "recent recommendations were higher than current one, applying the "
+                "highest recent recommendation",
+            )
         elif bounded != current:
             self._rescale(rt, target, bounded)
             status["desiredReplicas"] = bounded
             status["lastScaleTime"] = now
-            able = ("True", "SucceededRescale",
-                    f"the HPA controller was able to update the target scale to {bounded}")
-            reason = f"{basis} above target" if bounded > current else "All metrics below target"
-            self.ctx.events.record(hpa, HPA, "Normal", "SuccessfulRescale",
-                                   f"New size: {bounded}; reason: {reason}", COMPONENT)
-        limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable "
-                   "range")
+            able = (
+                "True",
+                "SucceededRescale",
+                f"the HPA controller was able to update the target scale to {bounded}",
+            )
+            reason = (
+                f"{basis} above target"
+                if bounded > current
+                else "All metrics below target"
+            )
+            self.ctx.events.record(
+                hpa,
+                HPA,
+                "Normal",
+                "SuccessfulRescale",
+                f"New size: {bounded}; reason: {reason}",
+                COMPONENT,
+            )
+        limited = (
+            "False",
+            "DesiredWithinRange",
+            "the desired count is within the acceptable range",
+        )
         if desired > high:
-            limited = ("True", "TooManyReplicas",
-                       "the desired replica count is more than the maximum replica count")
+            limited = (
+                "True",
+                "TooManyReplicas",
+                "the desired replica count is more than the maximum replica count",
+            )
         elif desired < low:
-            limited = ("True", "TooFewReplicas",
-                       "the desired replica count is less than the minimum replica count")
+            limited = (
+                "True",
+                "TooFewReplicas",
+                "the desired replica count is less than the minimum replica count",
+            )
         status["conditions"] = [
-            make_condition(find_condition(old, "AbleToScale"), "AbleToScale", *able, now),
-            make_condition(find_condition(old, "ScalingActive"), "ScalingActive", "True",
-                           "ValidMetricFound",
-                           f"the HPA was able to successfully calculate a replica count from "
-                           f"{basis}", now),
-            make_condition(find_condition(old, "ScalingLimited"), "ScalingLimited", *limited,
-                           now),
+            make_condition(
+                find_condition(old, "AbleToScale"), "AbleToScale", *able, now
+            ),
+            make_condition(
+                find_condition(old, "ScalingActive"),
+                "ScalingActive",
+                "True",
+                "ValidMetricFound",
+                f"the HPA was able to successfully calculate a replica count from "
+                f"{basis}",
+                now,
+            ),
+            make_condition(
+                find_condition(old, "ScalingLimited"), "ScalingLimited", *limited, now
+            ),
         ]
         self._write(hpa, status)
 
     def _stabilising(self, hpa: dict) -> bool:
         """Hold a scale-down until the stabilisation window since the last change passed."""
-        behavior = ((hpa.get("spec") or {}).get("behavior") or {}).get("scaleDown") or {}
+        behavior = ((hpa.get("spec") or {}).get("behavior") or {}).get(
+            "scaleDown"
+        ) or {}
         window = behavior.get("stabilizationWindowSeconds", DEFAULT_DOWN_WINDOW)
         status = hpa.get("status") or {}
-        since = seconds_of(status.get("lastScaleTime") or hpa["metadata"]["creationTimestamp"])
+        since = seconds_of(
+            status.get("lastScaleTime") or hpa["metadata"]["creationTimestamp"]
+        )
         ends = (since or 0.0) + int(window)
         if ends <= self.ctx.now():
             return False
@@ -213,19 +276,34 @@ class HorizontalPodAutoscalerController(Controller):
     def _no_target(self, hpa: dict, ref: dict) -> None:
         kind = ref.get("kind", "")
         plural = PLURALS.get(kind, f"{kind.lower()}s")
-        message = (f"the HPA controller was unable to get the target's current scale: "
-                   f'{plural}/scale.apps "{ref.get("name")}" not found')
+        message = (
+            f"the HPA controller was unable to get the target's current scale: "
+            f'{plural}/scale.apps "{ref.get("name")}" not found'
+        )
         old = hpa.get("status") or {}
-        status = {"currentReplicas": int(old.get("currentReplicas") or 0),
-                  "desiredReplicas": int(old.get("desiredReplicas") or 0)}
+        status = {
+            "currentReplicas": int(old.get("currentReplicas") or 0),
+            "desiredReplicas": int(old.get("desiredReplicas") or 0),
+        }
         status["conditions"] = [
-            make_condition(find_condition(old, "AbleToScale"), "AbleToScale", "False",
-                           "FailedGetScale", message, self.ctx.stamp()),
+            make_condition(
+                find_condition(old, "AbleToScale"),
+                "AbleToScale",
+                "False",
+                "FailedGetScale",
+                message,
+                self.ctx.stamp(),
+            ),
         ]
         self._write(hpa, status)
-        self.ctx.events.record_once(hpa, HPA, "Warning", "FailedGetScale",
-                                    f'{plural}/scale.apps "{ref.get("name")}" not found',
-                                    COMPONENT)
+        self.ctx.events.record_once(
+            hpa,
+            HPA,
+            "Warning",
+            "FailedGetScale",
+            f'{plural}/scale.apps "{ref.get("name")}" not found',
+            COMPONENT,
+        )
 
     def _no_metrics(self, hpa: dict, current: int, error: MetricError) -> None:
         old = hpa.get("status") or {}
@@ -234,20 +312,37 @@ class HorizontalPodAutoscalerController(Controller):
         if old.get("lastScaleTime"):
             status["lastScaleTime"] = old["lastScaleTime"]
         status["conditions"] = [
-            make_condition(find_condition(old, "AbleToScale"), "AbleToScale", "True",
-                           "SucceededGetScale",
-                           "the HPA controller was able to get the target's current scale",
-                           now),
-            make_condition(find_condition(old, "ScalingActive"), "ScalingActive", "False",
-                           error.reason, error.message, now),
+            make_condition(
+                find_condition(old, "AbleToScale"),
+                "AbleToScale",
+                "True",
+                "SucceededGetScale",
+                "the HPA controller was able to get the target's current scale",
+                now,
+            ),
+            make_condition(
+                find_condition(old, "ScalingActive"),
+                "ScalingActive",
+                "False",
+                error.reason,
+                error.message,
+                now,
+            ),
         ]
         self._write(hpa, status)
         cause = error.message.split(": ", 1)[-1]
         innermost = "failed to get " + error.message.rsplit("failed to get ", 1)[-1]
-        self.ctx.events.record_once(hpa, HPA, "Warning", error.reason, innermost, COMPONENT)
-        self.ctx.events.record_once(hpa, HPA, "Warning", "FailedComputeMetricsReplicas",
-                                    f"invalid metrics (1 invalid out of 1), first error is: "
-                                    f"{cause}", COMPONENT)
+        self.ctx.events.record_once(
+            hpa, HPA, "Warning", error.reason, innermost, COMPONENT
+        )
+        self.ctx.events.record_once(
+            hpa,
+            HPA,
+            "Warning",
+            "FailedComputeMetricsReplicas",
+            f"invalid metrics (1 invalid out of 1), first error is: {cause}",
+            COMPONENT,
+        )
 
     def _write(self, hpa: dict, status: dict) -> None:
         status["observedGeneration"] = hpa["metadata"].get("generation", 1)
@@ -255,8 +350,13 @@ class HorizontalPodAutoscalerController(Controller):
 
 
 def _default_metric() -> dict:
-    return {"type": "Resource", "resource": {"name": "cpu", "target": {
-        "type": "Utilization", "averageUtilization": DEFAULT_TARGET}}}
+    return {
+        "type": "Resource",
+        "resource": {
+            "name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": DEFAULT_TARGET},
+        },
+    }
 
 
 def _replicas(target: dict) -> int:
@@ -277,6 +377,8 @@ def _utilization(pod: dict, resource: str) -> float:
 
 def _request(pod: dict, resource: str) -> float:
     return sum(
-        quantity_or_zero(((c.get("resources") or {}).get("requests") or {}).get(resource))
+        quantity_or_zero(
+            ((c.get("resources") or {}).get("requests") or {}).get(resource)
+        )
         for c in (pod.get("spec") or {}).get("containers") or []
     )

@@ -49,9 +49,12 @@ class IngressController(Controller):
         if due > self.ctx.now():
             self.enqueue_at((namespace, name), due)
             return
-        self.ctx.set_status(INGRESS, ingress, {**status, "loadBalancer": {"ingress": ours}})
-        self.ctx.events.record(ingress, INGRESS, "Normal", "Sync", "Scheduled for sync",
-                               COMPONENT)
+        self.ctx.set_status(
+            INGRESS, ingress, {**status, "loadBalancer": {"ingress": ours}}
+        )
+        self.ctx.events.record(
+            ingress, INGRESS, "Normal", "Sync", "Scheduled for sync", COMPONENT
+        )
 
     def _served(self, ingress: dict) -> bool:
         class_name = (ingress.get("spec") or {}).get("ingressClassName") or (
@@ -61,9 +64,10 @@ class IngressController(Controller):
             ingress_class = self.cache.get(INGRESSCLASS, None, class_name)
         else:
             ingress_class = self._default_class()
-        return bool(ingress_class) and (ingress_class.get("spec") or {}).get(
-            "controller"
-        ) == CONTROLLER
+        return (
+            bool(ingress_class)
+            and (ingress_class.get("spec") or {}).get("controller") == CONTROLLER
+        )
 
     def _default_class(self) -> dict | None:
         for ingress_class in self.cache.list(INGRESSCLASS):

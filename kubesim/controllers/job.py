@@ -73,10 +73,14 @@ class JobController(Controller):
         status["active"] = len(active)
         status["ready"] = sum(1 for p in active if is_ready(p))
         status["terminating"] = 0
-        status["succeeded"] = max(int(old.get("succeeded") or 0),
-                                  sum(1 for p in pods if phase(p) == "Succeeded"))
+        status["succeeded"] = max(
+            int(old.get("succeeded") or 0),
+            sum(1 for p in pods if phase(p) == "Succeeded"),
+        )
         failed = sum(1 for p in pods if phase(p) == "Failed")
-        if (spec.get("template") or {}).get("spec", {}).get("restartPolicy") == "OnFailure":
+        if (spec.get("template") or {}).get("spec", {}).get(
+            "restartPolicy"
+        ) == "OnFailure":
             failed += sum(_restarts(p) for p in pods)
         status["failed"] = max(int(old.get("failed") or 0), failed)
         status["uncountedTerminatedPods"] = {}
@@ -84,9 +88,17 @@ class JobController(Controller):
             status["completedIndexes"] = _ranges(sorted(self._succeeded_indexes(pods)))
         if find_condition(old, "Suspended") is not None:
             status["conditions"] = [
-                make_condition(find_condition(old, "Suspended"), "Suspended", "False",
-                               "JobResumed", "Job resumed", self.ctx.stamp(), probe_time=True)
-                if c["type"] == "Suspended" else c
+                make_condition(
+                    find_condition(old, "Suspended"),
+                    "Suspended",
+                    "False",
+                    "JobResumed",
+                    "Job resumed",
+                    self.ctx.stamp(),
+                    probe_time=True,
+                )
+                if c["type"] == "Suspended"
+                else c
                 for c in old.get("conditions") or []
             ]
         return status
@@ -94,14 +106,21 @@ class JobController(Controller):
     def _failure(self, job: dict, status: dict) -> tuple[str, str] | None:
         spec = job.get("spec") or {}
         limit = spec.get("backoffLimit", DEFAULT_BACKOFF_LIMIT)
-        if status["failed"] > int(limit if limit is not None else DEFAULT_BACKOFF_LIMIT):
+        if status["failed"] > int(
+            limit if limit is not None else DEFAULT_BACKOFF_LIMIT
+        ):
             return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
         deadline = spec.get("activeDeadlineSeconds")
         if deadline is not None:
             ends = (seconds_of(status["startTime"]) or self.ctx.now()) + int(deadline)
             if ends <= self.ctx.now():
-                return "DeadlineExceeded", "Job was active longer than specified deadline"
-            self.enqueue_at((job["metadata"]["namespace"], job["metadata"]["name"]), ends)
+                return (
+                    "DeadlineExceeded",
+                    "Job was active longer than specified deadline",
+                )
+            self.enqueue_at(
+                (job["metadata"]["namespace"], job["metadata"]["name"]), ends
+            )
         return None
 
     def _complete(self, job: dict, status: dict) -> bool:
@@ -115,8 +134,9 @@ class JobController(Controller):
 
     def _create_pods(self, job: dict, pods: list[dict], status: dict) -> None:
         spec = job.get("spec") or {}
-        parallelism = int(spec.get("parallelism", 1) if spec.get("parallelism") is not None
-                          else 1)
+        parallelism = int(
+            spec.get("parallelism", 1) if spec.get("parallelism") is not None else 1
+        )
         completions = spec.get("completions")
         if completions is None:
             wanted = 0 if status["succeeded"] else parallelism
@@ -125,7 +145,11 @@ class JobController(Controller):
         missing = wanted - status["active"]
         if missing <= 0 or self._backing_off(job, pods, status):
             return
-        indexes = self._free_indexes(job, pods) if spec.get("completionMode") == "Indexed" else []
+        indexes = (
+            self._free_indexes(job, pods)
+            if spec.get("completionMode") == "Indexed"
+            else []
+        )
         for i in range(missing):
             index = indexes[i] if i < len(indexes) else None
             if spec.get("completionMode") == "Indexed" and index is None:
@@ -138,7 +162,9 @@ class JobController(Controller):
         if not status["failed"]:
             return False
         finished = [
-            seconds_of(_finished_at(p)) for p in pods if phase(p) == "Failed" and _finished_at(p)
+            seconds_of(_finished_at(p))
+            for p in pods
+            if phase(p) == "Failed" and _finished_at(p)
         ]
         if not finished:
             return False
@@ -146,7 +172,9 @@ class JobController(Controller):
         ready_at = max(finished) + delay
         if ready_at <= self.ctx.now():
             return False
-        self.enqueue_at((job["metadata"]["namespace"], job["metadata"]["name"]), ready_at)
+        self.enqueue_at(
+            (job["metadata"]["namespace"], job["metadata"]["name"]), ready_at
+        )
         return True
 
     def _create_pod(self, job: dict, index: int | None) -> bool:
@@ -160,7 +188,9 @@ class JobController(Controller):
         prefix = meta["name"]
         if index is not None:
             prefix = f"{meta['name']}-{index}"
-            template["metadata"].setdefault("annotations", {})[INDEX_ANNOTATION] = str(index)
+            template["metadata"].setdefault("annotations", {})[INDEX_ANNOTATION] = str(
+                index
+            )
             labels[INDEX_ANNOTATION] = str(index)
             template.setdefault("spec", {}).setdefault("hostname", prefix)
             for container in template["spec"].get("containers") or []:
@@ -168,11 +198,14 @@ class JobController(Controller):
                     {"name": "JOB_COMPLETION_INDEX", "value": str(index)}
                 )
         name = self._free_name(meta["namespace"], prefix)
-        pod = pod_from_template(template, meta["namespace"], name, owner_reference(job, JOB))
+        pod = pod_from_template(
+            template, meta["namespace"], name, owner_reference(job, JOB)
+        )
         if self.ctx.create(POD, pod) is None:
             return False
-        self.ctx.events.record(job, JOB, "Normal", "SuccessfulCreate", f"Created pod: {name}",
-                               COMPONENT)
+        self.ctx.events.record(
+            job, JOB, "Normal", "SuccessfulCreate", f"Created pod: {name}", COMPONENT
+        )
         return True
 
     def _free_name(self, namespace: str, prefix: str) -> str:
@@ -182,7 +215,9 @@ class JobController(Controller):
                 return name
 
     def _succeeded_indexes(self, pods: list[dict]) -> set[int]:
-        return {_index(p) for p in pods if phase(p) == "Succeeded" and _index(p) is not None}
+        return {
+            _index(p) for p in pods if phase(p) == "Succeeded" and _index(p) is not None
+        }
 
     def _free_indexes(self, job: dict, pods: list[dict]) -> list[int]:
         taken = self._succeeded_indexes(pods) | {
@@ -194,28 +229,56 @@ class JobController(Controller):
     def _succeed(self, job: dict, status: dict) -> None:
         now = self.ctx.stamp()
         status["completionTime"] = now
-        conditions = [c for c in status.get("conditions") or []
-                      if c["type"] not in ("SuccessCriteriaMet", "Complete")]
+        conditions = [
+            c
+            for c in status.get("conditions") or []
+            if c["type"] not in ("SuccessCriteriaMet", "Complete")
+        ]
         for kind in ("SuccessCriteriaMet", "Complete"):
-            conditions.append(make_condition(None, kind, "True", "CompletionsReached",
-                                             SUCCESS_MESSAGE, now, probe_time=True))
+            conditions.append(
+                make_condition(
+                    None,
+                    kind,
+                    "True",
+                    "CompletionsReached",
+                    SUCCESS_MESSAGE,
+                    now,
+                    probe_time=True,
+                )
+            )
         status["conditions"] = conditions
         status["active"] = 0
         self.ctx.set_status(JOB, job, _clean(status))
-        self.ctx.events.record(job, JOB, "Normal", "Completed", "Job completed", COMPONENT)
+        self.ctx.events.record(
+            job, JOB, "Normal", "Completed", "Job completed", COMPONENT
+        )
 
-    def _fail(self, job: dict, pods: list[dict], status: dict, reason: str, message: str):
+    def _fail(
+        self, job: dict, pods: list[dict], status: dict, reason: str, message: str
+    ):
         for pod in pods:
             if is_active(pod):
                 self.ctx.delete(POD, pod)
-                self.ctx.events.record(job, JOB, "Normal", "SuccessfulDelete",
-                                       f"Deleted pod: {pod['metadata']['name']}", COMPONENT)
+                self.ctx.events.record(
+                    job,
+                    JOB,
+                    "Normal",
+                    "SuccessfulDelete",
+                    f"Deleted pod: {pod['metadata']['name']}",
+                    COMPONENT,
+                )
         now = self.ctx.stamp()
-        conditions = [c for c in status.get("conditions") or []
-                      if c["type"] not in ("FailureTarget", "Failed")]
+        conditions = [
+            c
+            for c in status.get("conditions") or []
+            if c["type"] not in ("FailureTarget", "Failed")
+        ]
         for kind in ("FailureTarget", "Failed"):
-            conditions.append(make_condition(None, kind, "True", reason, message, now,
-                                             probe_time=True))
+            conditions.append(
+                make_condition(
+                    None, kind, "True", reason, message, now, probe_time=True
+                )
+            )
         status["conditions"] = conditions
         status["active"] = 0
         status["ready"] = 0
@@ -226,20 +289,35 @@ class JobController(Controller):
         for pod in pods:
             if is_active(pod):
                 self.ctx.delete(POD, pod)
-                self.ctx.events.record(job, JOB, "Normal", "SuccessfulDelete",
-                                       f"Deleted pod: {pod['metadata']['name']}", COMPONENT)
+                self.ctx.events.record(
+                    job,
+                    JOB,
+                    "Normal",
+                    "SuccessfulDelete",
+                    f"Deleted pod: {pod['metadata']['name']}",
+                    COMPONENT,
+                )
         old = job.get("status") or {}
         status = clone(old)
         status.pop("startTime", None)
         status["active"] = 0
         status["ready"] = 0
         previous = find_condition(old, "Suspended")
-        suspended = make_condition(previous, "Suspended", "True", "JobSuspended",
-                                   "Job suspended", self.ctx.stamp(), probe_time=True)
+        suspended = make_condition(
+            previous,
+            "Suspended",
+            "True",
+            "JobSuspended",
+            "Job suspended",
+            self.ctx.stamp(),
+            probe_time=True,
+        )
         others = [c for c in old.get("conditions") or [] if c["type"] != "Suspended"]
         status["conditions"] = [*others, suspended]
         if not condition_is(old, "Suspended"):
-            self.ctx.events.record(job, JOB, "Normal", "Suspended", "Job suspended", COMPONENT)
+            self.ctx.events.record(
+                job, JOB, "Normal", "Suspended", "Job suspended", COMPONENT
+            )
         self.ctx.set_status(JOB, job, _clean(status))
 
     def _expire(self, job: dict) -> None:
@@ -255,7 +333,9 @@ class JobController(Controller):
             return
         expires = finished + int(ttl)
         if expires > self.ctx.now():
-            self.enqueue_at((job["metadata"]["namespace"], job["metadata"]["name"]), expires)
+            self.enqueue_at(
+                (job["metadata"]["namespace"], job["metadata"]["name"]), expires
+            )
             return
         self.ctx.delete(JOB, job, "Foreground")
 

@@ -62,7 +62,11 @@ class Kubelet(Controller):
     def reconcile(self, namespace: str, name: str) -> None:
         """Advance the pod's containers to now and write the resulting status."""
         pod = self.cache.get(POD, namespace, name)
-        if pod is None or is_deleting(pod) or not (pod.get("spec") or {}).get("nodeName"):
+        if (
+            pod is None
+            or is_deleting(pod)
+            or not (pod.get("spec") or {}).get("nodeName")
+        ):
             return
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             self._set_blocked(pod, False)
@@ -108,8 +112,11 @@ class Kubelet(Controller):
         previous = {s["name"]: s for s in status.get("initContainerStatuses") or []}
         init_runs = []
         for container in spec.get("initContainers") or []:
-            run = ContainerRun.start(container, self._env(pod, container, init=True),
-                                     previous.get(container["name"]))
+            run = ContainerRun.start(
+                container,
+                self._env(pod, container, init=True),
+                previous.get(container["name"]),
+            )
             run.advance(gate, now)
             init_runs.append(run)
             gate = _next_gate(run, container)
@@ -117,8 +124,11 @@ class Kubelet(Controller):
         previous = {s["name"]: s for s in status.get("containerStatuses") or []}
         runs = []
         for container in spec.get("containers") or []:
-            run = ContainerRun.start(container, self._env(pod, container, init=False),
-                                     previous.get(container["name"]))
+            run = ContainerRun.start(
+                container,
+                self._env(pod, container, init=False),
+                previous.get(container["name"]),
+            )
             if init_runs and init_done_at is None and not run.has_run():
                 run.status["state"] = {"waiting": {"reason": "PodInitializing"}}
             run.advance(init_done_at, now)
@@ -131,7 +141,9 @@ class Kubelet(Controller):
         probe = container.get("readinessProbe")
         delay = 0.0
         if probe and self.ctx.realistic:
-            delay = float(probe.get("initialDelaySeconds") or 0) + self.ctx.delays.readiness
+            delay = (
+                float(probe.get("initialDelaySeconds") or 0) + self.ctx.delays.readiness
+            )
         return Environment(
             pod=pod,
             config_problem=self._config_problem(pod, container),
@@ -161,8 +173,10 @@ class Kubelet(Controller):
                     if problem:
                         return problem
         for env_from in container.get("envFrom") or []:
-            for field, rt, kind in (("configMapRef", CONFIGMAP, "configmap"),
-                                    ("secretRef", SECRET, "secret")):
+            for field, rt, kind in (
+                ("configMapRef", CONFIGMAP, "configmap"),
+                ("secretRef", SECRET, "secret"),
+            ):
                 ref = env_from.get(field)
                 if ref and not ref.get("optional"):
                     if self.cache.get(rt, namespace, ref.get("name", "")) is None:
@@ -207,7 +221,9 @@ class Kubelet(Controller):
                 return f'secret "{name}" not found'
             for item in secret.get("items") or []:
                 if item.get("key") not in _keys(obj):
-                    return f"secret references non-existent secret key: {item.get('key')}"
+                    return (
+                        f"secret references non-existent secret key: {item.get('key')}"
+                    )
         return None
 
     def _claims_unbound(self, pod: dict) -> bool:
@@ -228,16 +244,25 @@ class Kubelet(Controller):
         account = self.cache.get(
             SERVICEACCOUNT, namespace, spec.get("serviceAccountName") or "default"
         )
-        names += [ref.get("name") for ref in (account or {}).get("imagePullSecrets") or []]
-        return any(self.cache.get(SECRET, namespace, n or "") is not None for n in names)
+        names += [
+            ref.get("name") for ref in (account or {}).get("imagePullSecrets") or []
+        ]
+        return any(
+            self.cache.get(SECRET, namespace, n or "") is not None for n in names
+        )
 
     def _is_blocked(self, mount_problem, runs) -> bool:
         init_runs, app_runs = runs
         if mount_problem:
             return True
         return any(
-            r.waiting_reason() in ("CreateContainerConfigError", "ContainerCreating",
-                                   "ErrImagePull", "ImagePullBackOff")
+            r.waiting_reason()
+            in (
+                "CreateContainerConfigError",
+                "ContainerCreating",
+                "ErrImagePull",
+                "ImagePullBackOff",
+            )
             for r in [*init_runs, *app_runs]
         )
 
@@ -258,8 +283,15 @@ class Kubelet(Controller):
         sandbox_up = sandbox_at is not None and sandbox_at <= now
         status = {
             "phase": _phase(pod, init_runs, app_runs),
-            "conditions": self._conditions(old, init_runs, app_runs, sandbox_up,
-                                           init_done_at is not None, stamp, pod),
+            "conditions": self._conditions(
+                old,
+                init_runs,
+                app_runs,
+                sandbox_up,
+                init_done_at is not None,
+                stamp,
+                pod,
+            ),
             "hostIP": internal_ip(node),
             "hostIPs": [{"ip": internal_ip(node)}],
             "startTime": old.get("startTime") or stamp,
@@ -274,32 +306,60 @@ class Kubelet(Controller):
         status["containerStatuses"] = [r.status for r in app_runs]
         return status
 
-    def _conditions(self, old, init_runs, app_runs, sandbox_up, initialized, stamp, pod):
+    def _conditions(
+        self, old, init_runs, app_runs, sandbox_up, initialized, stamp, pod
+    ):
         def previous(kind):
             return find_condition(old, kind)
 
         finished = _phase(pod, init_runs, app_runs)
         unready = [r.name for r in app_runs if not r.status.get("ready")]
-        incomplete = [r.name for r in init_runs if not r.succeeded() and not r.status.get("ready")]
+        incomplete = [
+            r.name for r in init_runs if not r.succeeded() and not r.status.get("ready")
+        ]
         if finished in ("Succeeded", "Failed"):
-            ready = ("False", "PodCompleted" if finished == "Succeeded" else "PodFailed", None)
+            ready = (
+                "False",
+                "PodCompleted" if finished == "Succeeded" else "PodFailed",
+                None,
+            )
         elif unready:
-            ready = ("False", "ContainersNotReady",
-                     f"containers with unready status: [{' '.join(unready)}]")
+            ready = (
+                "False",
+                "ContainersNotReady",
+                f"containers with unready status: [{' '.join(unready)}]",
+            )
         else:
             ready = ("True", None, None)
         if initialized:
             init = ("True", "PodCompleted" if finished == "Succeeded" else None, None)
         else:
-            init = ("False", "ContainersNotInitialized",
-                    f"containers with incomplete status: [{' '.join(incomplete)}]")
+            init = (
+                "False",
+                "ContainersNotInitialized",
+                f"containers with incomplete status: [{' '.join(incomplete)}]",
+            )
         conditions = [
-            make_condition(previous("PodReadyToStartContainers"), "PodReadyToStartContainers",
-                           "True" if sandbox_up else "False", None, None, stamp, probe_time=True),
-            make_condition(previous("Initialized"), "Initialized", *init, stamp, probe_time=True),
+            make_condition(
+                previous("PodReadyToStartContainers"),
+                "PodReadyToStartContainers",
+                "True" if sandbox_up else "False",
+                None,
+                None,
+                stamp,
+                probe_time=True,
+            ),
+            make_condition(
+                previous("Initialized"), "Initialized", *init, stamp, probe_time=True
+            ),
             make_condition(previous("Ready"), "Ready", *ready, stamp, probe_time=True),
-            make_condition(previous("ContainersReady"), "ContainersReady", *ready, stamp,
-                           probe_time=True),
+            make_condition(
+                previous("ContainersReady"),
+                "ContainersReady",
+                *ready,
+                stamp,
+                probe_time=True,
+            ),
         ]
         scheduled = previous("PodScheduled")
         if scheduled is not None:
@@ -325,8 +385,9 @@ class Kubelet(Controller):
         host = node["metadata"]["name"]
         events = self.ctx.events
         if mount_problem:
-            events.record_once(pod, POD, "Warning", "FailedMount", mount_problem, COMPONENT,
-                               host=host)
+            events.record_once(
+                pod, POD, "Warning", "FailedMount", mount_problem, COMPONENT, host=host
+            )
         init_runs, app_runs = runs
         told: dict[tuple, int] = {}
         for kind, group in (("initContainers", init_runs), ("containers", app_runs)):
@@ -337,14 +398,33 @@ class Kubelet(Controller):
         for (item, field_path), times in told.items():
             self._record(pod, item, field_path, host, times)
 
-    def _record(self, pod: dict, item: Told, field_path: str, host: str, times: int) -> None:
+    def _record(
+        self, pod: dict, item: Told, field_path: str, host: str, times: int
+    ) -> None:
         events = self.ctx.events
         if item.once:
-            events.record_once(pod, POD, item.event_type, item.reason, item.message,
-                               COMPONENT, host=host, field_path=field_path)
+            events.record_once(
+                pod,
+                POD,
+                item.event_type,
+                item.reason,
+                item.message,
+                COMPONENT,
+                host=host,
+                field_path=field_path,
+            )
             return
-        events.record(pod, POD, item.event_type, item.reason, item.message, COMPONENT,
-                      host=host, field_path=field_path, times=times)
+        events.record(
+            pod,
+            POD,
+            item.event_type,
+            item.reason,
+            item.message,
+            COMPONENT,
+            host=host,
+            field_path=field_path,
+            times=times,
+        )
 
 
 def _next_gate(run: ContainerRun, container: dict) -> float | None:
@@ -356,7 +436,9 @@ def _next_gate(run: ContainerRun, container: dict) -> float | None:
     return None
 
 
-def _phase(pod: dict, init_runs: list[ContainerRun], app_runs: list[ContainerRun]) -> str:
+def _phase(
+    pod: dict, init_runs: list[ContainerRun], app_runs: list[ContainerRun]
+) -> str:
     if any(r.finished_for_good() and not r.succeeded() for r in init_runs):
         return "Failed"
     if not any(r.has_run() for r in app_runs):
@@ -367,8 +449,10 @@ def _phase(pod: dict, init_runs: list[ContainerRun], app_runs: list[ContainerRun
 
 
 def _keys(obj: dict) -> set[str]:
-    return set(obj.get("data") or {}) | set(obj.get("binaryData") or {}) | set(
-        obj.get("stringData") or {}
+    return (
+        set(obj.get("data") or {})
+        | set(obj.get("binaryData") or {})
+        | set(obj.get("stringData") or {})
     )
 
 

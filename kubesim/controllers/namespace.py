@@ -33,7 +33,9 @@ class NamespaceController(Controller):
             self._empty(obj)
             return
         if (obj.get("status") or {}).get("phase") != "Active":
-            self.ctx.set_status(NAMESPACE, obj, {**(obj.get("status") or {}), "phase": "Active"})
+            self.ctx.set_status(
+                NAMESPACE, obj, {**(obj.get("status") or {}), "phase": "Active"}
+            )
         if self.cache.get(SERVICEACCOUNT, name, "default") is None:
             self.ctx.create(
                 SERVICEACCOUNT,
@@ -62,28 +64,46 @@ class NamespaceController(Controller):
         current = self.cache.get(NAMESPACE, None, name)
         if current is None:
             return
-        self.ctx.set_status(NAMESPACE, current, _terminating_status(current, remaining, finalized,
-                                                                  self.ctx.stamp()))
+        self.ctx.set_status(
+            NAMESPACE,
+            current,
+            _terminating_status(current, remaining, finalized, self.ctx.stamp()),
+        )
 
 
-def _terminating_status(obj: dict, remaining: Counter, finalized: Counter, now: str) -> dict:
+def _terminating_status(
+    obj: dict, remaining: Counter, finalized: Counter, now: str
+) -> dict:
     status = {"phase": "Terminating"}
     previous = {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
-    content = ", ".join(f"{plural} has {count} resource instances"
-                        for plural, count in sorted(remaining.items()))
+    content = ", ".join(
+        f"{plural} has {count} resource instances"
+        for plural, count in sorted(remaining.items())
+    )
     conditions = [
-        make_condition(previous.get("NamespaceContentRemaining"), "NamespaceContentRemaining",
-                       "True", "SomeResourcesRemain",
-                       f"Some resources are remaining: {content}", now),
+        make_condition(
+            previous.get("NamespaceContentRemaining"),
+            "NamespaceContentRemaining",
+            "True",
+            "SomeResourcesRemain",
+            f"Some resources are remaining: {content}",
+            now,
+        ),
     ]
     if finalized:
-        held = ", ".join(f"{plural} in {count} resource instances"
-                         for plural, count in sorted(finalized.items()))
+        held = ", ".join(
+            f"{plural} in {count} resource instances"
+            for plural, count in sorted(finalized.items())
+        )
         conditions.append(
-            make_condition(previous.get("NamespaceFinalizersRemaining"),
-                           "NamespaceFinalizersRemaining", "True", "SomeFinalizersRemain",
-                           f"Some content in the namespace has finalizers remaining: {held}",
-                           now)
+            make_condition(
+                previous.get("NamespaceFinalizersRemaining"),
+                "NamespaceFinalizersRemaining",
+                "True",
+                "SomeFinalizersRemain",
+                f"Some content in the namespace has finalizers remaining: {held}",
+                now,
+            )
         )
     status["conditions"] = conditions
     return status

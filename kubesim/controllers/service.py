@@ -44,18 +44,36 @@ class LoadBalancerController(Controller):
             return
         due = self._due(service)
         if due > self.ctx.now():
-            self.ctx.events.record_once(service, SERVICE, "Normal", "EnsuringLoadBalancer",
-                                        "Ensuring load balancer", COMPONENT)
+            self.ctx.events.record_once(
+                service,
+                SERVICE,
+                "Normal",
+                "EnsuringLoadBalancer",
+                "Ensuring load balancer",
+                COMPONENT,
+            )
             self.enqueue_at((namespace, name), due)
             if "loadBalancer" not in status:
                 self.ctx.set_status(SERVICE, service, {**status, "loadBalancer": {}})
             return
         status["loadBalancer"] = {"ingress": [{"ip": self._free_ip(), "ipMode": "VIP"}]}
         self.ctx.set_status(SERVICE, service, status)
-        self.ctx.events.record_once(service, SERVICE, "Normal", "EnsuringLoadBalancer",
-                                    "Ensuring load balancer", COMPONENT)
-        self.ctx.events.record(service, SERVICE, "Normal", "EnsuredLoadBalancer",
-                               "Ensured load balancer", COMPONENT)
+        self.ctx.events.record_once(
+            service,
+            SERVICE,
+            "Normal",
+            "EnsuringLoadBalancer",
+            "Ensuring load balancer",
+            COMPONENT,
+        )
+        self.ctx.events.record(
+            service,
+            SERVICE,
+            "Normal",
+            "EnsuredLoadBalancer",
+            "Ensured load balancer",
+            COMPONENT,
+        )
 
     def _wants_address(self, service: dict) -> bool:
         spec = service.get("spec") or {}

@@ -8,7 +8,14 @@ from ..resources import CONTROLLERREVISION, POD, PVC, STATEFULSET
 from ..store import clone
 from .base import Controller
 from .meta import drop_zero, is_deleting, owner_reference, template_hash
-from .pods import is_active, is_available, is_ready, phase, pod_from_template, available_at
+from .pods import (
+    available_at,
+    is_active,
+    is_available,
+    is_ready,
+    phase,
+    pod_from_template,
+)
 
 COMPONENT = "statefulset-controller"
 REVISION_LABEL = "controller-revision-hash"
@@ -36,7 +43,9 @@ class StatefulSetController(Controller):
         if sts is None or is_deleting(sts):
             return
         update_revision = self._ensure_revision(sts)
-        current_revision = (sts.get("status") or {}).get("currentRevision") or update_revision
+        current_revision = (sts.get("status") or {}).get(
+            "currentRevision"
+        ) or update_revision
         pods = self._pods(sts)
         self._replace_finished(sts, pods)
         pods = self._pods(sts)
@@ -66,17 +75,23 @@ class StatefulSetController(Controller):
                         "labels": labels,
                         "ownerReferences": [owner_reference(sts, STATEFULSET)],
                     },
-                    "data": {"spec": {"template": {**clone(template), "$patch": "replace"}}},
+                    "data": {
+                        "spec": {"template": {**clone(template), "$patch": "replace"}}
+                    },
                     "revision": number,
                 },
             )
         return name
 
     def _template_for(self, sts: dict, revision: str) -> dict:
-        stored = self.cache.get(CONTROLLERREVISION, sts["metadata"]["namespace"], revision)
+        stored = self.cache.get(
+            CONTROLLERREVISION, sts["metadata"]["namespace"], revision
+        )
         if stored is None:
             return clone(sts["spec"].get("template") or {})
-        template = clone(((stored.get("data") or {}).get("spec") or {}).get("template") or {})
+        template = clone(
+            ((stored.get("data") or {}).get("spec") or {}).get("template") or {}
+        )
         template.pop("$patch", None)
         return template
 
@@ -96,11 +111,18 @@ class StatefulSetController(Controller):
             if phase(pod) in ("Failed", "Succeeded"):
                 self.ctx.delete(POD, pod)
 
-    def _scale(self, sts: dict, pods: dict[int, dict], update_revision: str,
-               current_revision: str) -> bool:
+    def _scale(
+        self,
+        sts: dict,
+        pods: dict[int, dict],
+        update_revision: str,
+        current_revision: str,
+    ) -> bool:
         """Create missing ordinals or remove surplus ones; True when something moved."""
         spec = sts.get("spec") or {}
-        replicas = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+        replicas = int(
+            spec.get("replicas", 1) if spec.get("replicas") is not None else 1
+        )
         parallel = spec.get("podManagementPolicy") == "Parallel"
         acted = False
         for ordinal in range(replicas):
@@ -116,8 +138,9 @@ class StatefulSetController(Controller):
                 return True
         surplus = sorted((o for o in pods if o >= replicas), reverse=True)
         for ordinal in surplus:
-            if not parallel and not all(_running_and_ready(p) for o, p in pods.items()
-                                        if o < replicas):
+            if not parallel and not all(
+                _running_and_ready(p) for o, p in pods.items() if o < replicas
+            ):
                 return True
             self._delete_pod(sts, pods[ordinal], ordinal)
             acted = True
@@ -130,19 +153,30 @@ class StatefulSetController(Controller):
         name = f"{meta['name']}-{ordinal}"
         template = self._template_for(sts, revision)
         labels = template.setdefault("metadata", {}).setdefault("labels", {})
-        labels.update({REVISION_LABEL: revision, POD_NAME_LABEL: name,
-                       POD_INDEX_LABEL: str(ordinal)})
+        labels.update(
+            {
+                REVISION_LABEL: revision,
+                POD_NAME_LABEL: name,
+                POD_INDEX_LABEL: str(ordinal),
+            }
+        )
         spec = template.setdefault("spec", {})
         spec["hostname"] = name
         if sts["spec"].get("serviceName"):
             spec["subdomain"] = sts["spec"]["serviceName"]
         self._attach_claims(sts, ordinal, spec)
-        pod = pod_from_template(template, meta["namespace"], name,
-                                owner_reference(sts, STATEFULSET))
+        pod = pod_from_template(
+            template, meta["namespace"], name, owner_reference(sts, STATEFULSET)
+        )
         if self.ctx.create(POD, pod) is not None:
-            self.ctx.events.record(sts, STATEFULSET, "Normal", "SuccessfulCreate",
-                                   f"create Pod {name} in StatefulSet {meta['name']} successful",
-                                   COMPONENT)
+            self.ctx.events.record(
+                sts,
+                STATEFULSET,
+                "Normal",
+                "SuccessfulCreate",
+                f"create Pod {name} in StatefulSet {meta['name']} successful",
+                COMPONENT,
+            )
 
     def _attach_claims(self, sts: dict, ordinal: int, pod_spec: dict) -> None:
         meta = sts["metadata"]
@@ -152,18 +186,28 @@ class StatefulSetController(Controller):
             template_name = template["metadata"]["name"]
             claim_name = f"{template_name}-{meta['name']}-{ordinal}"
             volumes = [v for v in volumes if v.get("name") != template_name]
-            volumes.append({"name": template_name,
-                            "persistentVolumeClaim": {"claimName": claim_name}})
+            volumes.append(
+                {
+                    "name": template_name,
+                    "persistentVolumeClaim": {"claimName": claim_name},
+                }
+            )
             if self.cache.get(PVC, meta["namespace"], claim_name) is None:
                 self._create_claim(sts, template, claim_name, pod_name)
         if volumes:
             pod_spec["volumes"] = volumes
 
-    def _create_claim(self, sts: dict, template: dict, claim_name: str, pod_name: str) -> None:
+    def _create_claim(
+        self, sts: dict, template: dict, claim_name: str, pod_name: str
+    ) -> None:
         meta = sts["metadata"]
         labels = dict((sts["spec"].get("selector") or {}).get("matchLabels") or {})
         labels.update((template.get("metadata") or {}).get("labels") or {})
-        claim_meta = {"name": claim_name, "namespace": meta["namespace"], "labels": labels}
+        claim_meta = {
+            "name": claim_name,
+            "namespace": meta["namespace"],
+            "labels": labels,
+        }
         retention = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
         if retention.get("whenDeleted") == "Delete":
             claim_meta["ownerReferences"] = [owner_reference(sts, STATEFULSET)]
@@ -177,16 +221,23 @@ class StatefulSetController(Controller):
         claim["spec"].setdefault("volumeMode", "Filesystem")
         if self.ctx.create(PVC, claim) is not None:
             self.ctx.events.record(
-                sts, STATEFULSET, "Normal", "SuccessfulCreate",
+                sts,
+                STATEFULSET,
+                "Normal",
+                "SuccessfulCreate",
                 f"create Claim {claim_name} Pod {pod_name} in StatefulSet {meta['name']} "
-                "success", COMPONENT,
+                "success",
+                COMPONENT,
             )
 
     def _delete_pod(self, sts: dict, pod: dict, ordinal: int) -> None:
         meta = sts["metadata"]
         self.ctx.delete(POD, pod)
         self.ctx.events.record(
-            sts, STATEFULSET, "Normal", "SuccessfulDelete",
+            sts,
+            STATEFULSET,
+            "Normal",
+            "SuccessfulDelete",
             f"delete Pod {pod['metadata']['name']} in StatefulSet {meta['name']} successful",
             COMPONENT,
         )
@@ -195,7 +246,9 @@ class StatefulSetController(Controller):
             return  # claims outlive scale-down unless the policy says otherwise
         for template in sts["spec"].get("volumeClaimTemplates") or []:
             claim = self.cache.get(
-                PVC, meta["namespace"], f"{template['metadata']['name']}-{meta['name']}-{ordinal}"
+                PVC,
+                meta["namespace"],
+                f"{template['metadata']['name']}-{meta['name']}-{ordinal}",
             )
             if claim is not None:
                 self.ctx.delete(PVC, claim)
@@ -212,14 +265,17 @@ class StatefulSetController(Controller):
             pod = pods[ordinal]
             if ordinal < partition:
                 break
-            if (pod["metadata"].get("labels") or {}).get(REVISION_LABEL) != update_revision:
+            if (pod["metadata"].get("labels") or {}).get(
+                REVISION_LABEL
+            ) != update_revision:
                 self._delete_pod(sts, pod, ordinal)
                 return
 
     # ----- status
 
-    def _write_status(self, namespace: str, name: str, update_revision: str,
-                      current_revision: str) -> None:
+    def _write_status(
+        self, namespace: str, name: str, update_revision: str, current_revision: str
+    ) -> None:
         sts = self.cache.get(STATEFULSET, namespace, name)
         if sts is None:
             return
@@ -234,8 +290,11 @@ class StatefulSetController(Controller):
         def revision(pod: dict) -> str | None:
             return (pod["metadata"].get("labels") or {}).get(REVISION_LABEL)
 
-        replicas = int(sts["spec"].get("replicas", 1) if sts["spec"].get("replicas")
-                       is not None else 1)
+        replicas = int(
+            sts["spec"].get("replicas", 1)
+            if sts["spec"].get("replicas") is not None
+            else 1
+        )
         updated = sum(1 for p in pods if revision(p) == update_revision)
         ready = sum(1 for p in pods if is_ready(p))
         if updated == replicas and len(pods) == replicas and ready == replicas:
@@ -249,7 +308,9 @@ class StatefulSetController(Controller):
             "currentRevision": current_revision,
             "updateRevision": update_revision,
             "collisionCount": 0,
-            "availableReplicas": sum(1 for p in pods if is_available(p, min_ready, now)),
+            "availableReplicas": sum(
+                1 for p in pods if is_available(p, min_ready, now)
+            ),
         }
         drop_zero(status, "readyReplicas", "currentReplicas", "updatedReplicas")
         self.ctx.set_status(STATEFULSET, sts, status)
@@ -260,5 +321,7 @@ def _running_and_ready(pod: dict) -> bool:
 
 
 def _partition(sts: dict) -> int:
-    rolling = ((sts.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}
+    rolling = ((sts.get("spec") or {}).get("updateStrategy") or {}).get(
+        "rollingUpdate"
+    ) or {}
     return int(rolling.get("partition") or 0)

@@ -61,34 +61,55 @@ class ClaimController(Controller):
     def _provision_or_wait(self, claim: dict) -> None:
         class_name = (claim.get("spec") or {}).get("storageClassName")
         if not class_name:
-            self._pending(claim, "Normal", "FailedBinding",
-                          "no persistent volumes available for this claim and no storage "
-                          "class is set")
+            self._pending(
+                claim,
+                "Normal",
+                "FailedBinding",
+                "no persistent volumes available for this claim and no storage "
+                "class is set",
+            )
             return
         storage_class = self.cache.get(STORAGECLASS, None, class_name)
         if storage_class is None:
-            self._pending(claim, "Warning", "ProvisioningFailed",
-                          f'storageclass.storage.k8s.io "{class_name}" not found')
+            self._pending(
+                claim,
+                "Warning",
+                "ProvisioningFailed",
+                f'storageclass.storage.k8s.io "{class_name}" not found',
+            )
             return
         provisioner = storage_class.get("provisioner")
         selected = (claim["metadata"].get("annotations") or {}).get(SELECTED_NODE)
-        if storage_class.get("volumeBindingMode") == "WaitForFirstConsumer" and not selected:
-            self._pending(claim, "Normal", "WaitForFirstConsumer",
-                          "waiting for first consumer to be created before binding")
+        if (
+            storage_class.get("volumeBindingMode") == "WaitForFirstConsumer"
+            and not selected
+        ):
+            self._pending(
+                claim,
+                "Normal",
+                "WaitForFirstConsumer",
+                "waiting for first consumer to be created before binding",
+            )
             return
         if provisioner != PROVISIONER:
-            self._pending(claim, "Normal", "ExternalProvisioning",
-                          f"Waiting for a volume to be created either by the external "
-                          f"provisioner '{provisioner}' or manually by the system "
-                          f"administrator. If volume creation is delayed, please verify "
-                          f"that the provisioner is running and correctly registered.")
+            self._pending(
+                claim,
+                "Normal",
+                "ExternalProvisioning",
+                f"Waiting for a volume to be created either by the external "
+                f"provisioner '{provisioner}' or manually by the system "
+                f"administrator. If volume creation is delayed, please verify "
+                f"that the provisioner is running and correctly registered.",
+            )
             return
         due = (seconds_of(claim["metadata"].get("creationTimestamp")) or 0.0) + (
             self.ctx.delays.volume_bind
         )
         if due > self.ctx.now():
             self._pending(claim, None, None, None)
-            self.enqueue_at((claim["metadata"]["namespace"], claim["metadata"]["name"]), due)
+            self.enqueue_at(
+                (claim["metadata"]["namespace"], claim["metadata"]["name"]), due
+            )
             return
         volume = self._provision(claim, storage_class, selected)
         if volume is not None:
@@ -99,11 +120,15 @@ class ClaimController(Controller):
         status["phase"] = "Pending"
         self.ctx.set_status(PVC, claim, status)
         if reason:
-            self.ctx.events.record_once(claim, PVC, event_type, reason, message, COMPONENT)
+            self.ctx.events.record_once(
+                claim, PVC, event_type, reason, message, COMPONENT
+            )
 
     def _default_class(self) -> dict | None:
-        for storage_class in sorted(self.cache.list(STORAGECLASS),
-                                    key=lambda c: c["metadata"]["creationTimestamp"]):
+        for storage_class in sorted(
+            self.cache.list(STORAGECLASS),
+            key=lambda c: c["metadata"]["creationTimestamp"],
+        ):
             annotations = storage_class["metadata"].get("annotations") or {}
             if annotations.get(DEFAULT_CLASS) == "true":
                 return storage_class
@@ -126,7 +151,9 @@ class ClaimController(Controller):
             vspec = volume.get("spec") or {}
             if not _free_for(volume, claim):
                 continue
-            if (vspec.get("storageClassName") or "") != (spec.get("storageClassName") or ""):
+            if (vspec.get("storageClassName") or "") != (
+                spec.get("storageClassName") or ""
+            ):
                 continue
             if quantity_or_zero((vspec.get("capacity") or {}).get("storage")) < wanted:
                 continue
@@ -135,7 +162,9 @@ class ClaimController(Controller):
             return volume
         return None
 
-    def _provision(self, claim: dict, storage_class: dict, node: str | None) -> dict | None:
+    def _provision(
+        self, claim: dict, storage_class: dict, node: str | None
+    ) -> dict | None:
         meta = claim["metadata"]
         spec = claim.get("spec") or {}
         name = f"pvc-{meta['uid']}"
@@ -143,8 +172,12 @@ class ClaimController(Controller):
             "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
             "capacity": {"storage": _requested(claim)},
             "claimRef": _claim_ref(claim),
-            "hostPath": {"path": f"/var/lib/kubesim/volumes/{name}", "type": "DirectoryOrCreate"},
-            "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy") or "Delete",
+            "hostPath": {
+                "path": f"/var/lib/kubesim/volumes/{name}",
+                "type": "DirectoryOrCreate",
+            },
+            "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy")
+            or "Delete",
             "storageClassName": storage_class["metadata"]["name"],
             "volumeMode": spec.get("volumeMode") or "Filesystem",
         }
@@ -152,15 +185,26 @@ class ClaimController(Controller):
             volume_spec["nodeAffinity"] = {
                 "required": {
                     "nodeSelectorTerms": [
-                        {"matchExpressions": [{"key": "kubernetes.io/hostname",
-                                               "operator": "In", "values": [node]}]}
+                        {
+                            "matchExpressions": [
+                                {
+                                    "key": "kubernetes.io/hostname",
+                                    "operator": "In",
+                                    "values": [node],
+                                }
+                            ]
+                        }
                     ]
                 }
             }
         self.ctx.events.record_once(
-            claim, PVC, "Normal", "Provisioning",
-            f'External provisioner is provisioning volume for claim '
-            f'"{meta["namespace"]}/{meta["name"]}"', PROVISIONER,
+            claim,
+            PVC,
+            "Normal",
+            "Provisioning",
+            f"External provisioner is provisioning volume for claim "
+            f'"{meta["namespace"]}/{meta["name"]}"',
+            PROVISIONER,
         )
         volume = self.ctx.create(
             PV,
@@ -177,8 +221,14 @@ class ClaimController(Controller):
             },
         ) or self.cache.get(PV, None, name)
         if volume is not None:
-            self.ctx.events.record(claim, PVC, "Normal", "ProvisioningSucceeded",
-                                   f"Successfully provisioned volume {name}", PROVISIONER)
+            self.ctx.events.record(
+                claim,
+                PVC,
+                "Normal",
+                "ProvisioningSucceeded",
+                f"Successfully provisioned volume {name}",
+                PROVISIONER,
+            )
         return volume
 
     def _bind(self, claim: dict, volume: dict) -> None:
@@ -213,11 +263,18 @@ class ClaimController(Controller):
         )
 
     def _check_still_bound(self, claim: dict) -> None:
-        volume = self.cache.get(PV, None, (claim.get("spec") or {}).get("volumeName", ""))
+        volume = self.cache.get(
+            PV, None, (claim.get("spec") or {}).get("volumeName", "")
+        )
         if volume is None:
-            self.ctx.set_status(PVC, claim, {**(claim.get("status") or {}), "phase": "Lost"})
+            self.ctx.set_status(
+                PVC, claim, {**(claim.get("status") or {}), "phase": "Lost"}
+            )
             self.ctx.events.record_once(
-                claim, PVC, "Warning", "ClaimLost",
+                claim,
+                PVC,
+                "Warning",
+                "ClaimLost",
                 "Bound claim has lost its PersistentVolume. Data on the volume is lost!",
                 COMPONENT,
             )
@@ -253,17 +310,23 @@ class VolumeController(Controller):
             self._phase(volume, "Available")
             return
         claim = self.cache.get(PVC, ref.get("namespace"), ref.get("name", ""))
-        if claim is not None and (not ref.get("uid") or claim["metadata"]["uid"] == ref["uid"]):
+        if claim is not None and (
+            not ref.get("uid") or claim["metadata"]["uid"] == ref["uid"]
+        ):
             if (claim.get("spec") or {}).get("volumeName") == name:
                 self._phase(volume, "Bound")
             return
-        if (volume["spec"].get("persistentVolumeReclaimPolicy") or "Retain") == "Delete":
+        if (
+            volume["spec"].get("persistentVolumeReclaimPolicy") or "Retain"
+        ) == "Delete":
             self.ctx.delete(PV, volume)
             return
         self._phase(volume, "Released")
 
     def _phase(self, volume: dict, phase: str) -> None:
-        self.ctx.set_status(PV, volume, {**(volume.get("status") or {}), "phase": phase})
+        self.ctx.set_status(
+            PV, volume, {**(volume.get("status") or {}), "phase": phase}
+        )
 
     def _release_finalizer(self, volume: dict, ref: dict | None) -> None:
         """Let a deleted volume go once no claim uses it (the pv-protection finalizer)."""
@@ -303,6 +366,8 @@ def _free_for(volume: dict, claim: dict) -> bool:
         return False
     if not ref:
         return (volume.get("status") or {}).get("phase") in (None, "Available")
-    return ref.get("name") == claim["metadata"]["name"] and ref.get("namespace") == (
-        claim["metadata"]["namespace"]
-    ) and ref.get("uid") in (None, claim["metadata"]["uid"])
+    return (
+        ref.get("name") == claim["metadata"]["name"]
+        and ref.get("namespace") == (claim["metadata"]["namespace"])
+        and ref.get("uid") in (None, claim["metadata"]["uid"])
+    )

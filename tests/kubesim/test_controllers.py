@@ -35,7 +35,9 @@ class Harness:
             obj["metadata"].setdefault("namespace", namespace)
         created = self.store.create(rt, obj)
         self.manager.settle()
-        return self.get(rt, created["metadata"]["name"], created["metadata"].get("namespace"))
+        return self.get(
+            rt, created["metadata"]["name"], created["metadata"].get("namespace")
+        )
 
     def change(self, rt, name: str, mutate, namespace: str = "default") -> dict:
         """Apply mutate(obj) to a fresh copy, update it, settle, return it."""
@@ -84,9 +86,15 @@ class Harness:
         return {e["reason"] for e in self.events_for(obj)}
 
 
-def deployment(name: str, image: str = "nginx:1.27", replicas: int = 3, **container) -> dict:
+def deployment(
+    name: str, image: str = "nginx:1.27", replicas: int = 3, **container
+) -> dict:
     """Return a Deployment whose pods are labelled app=<name>."""
-    spec = {"name": "app", "image": image, "ports": [{"name": "http", "containerPort": 80}]}
+    spec = {
+        "name": "app",
+        "image": image,
+        "ports": [{"name": "http", "containerPort": 80}],
+    }
     spec.update(container)
     return {
         "apiVersion": "apps/v1",
@@ -95,7 +103,10 @@ def deployment(name: str, image: str = "nginx:1.27", replicas: int = 3, **contai
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [spec]}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [spec]},
+            },
         },
     }
 
@@ -122,20 +133,23 @@ def set_image(image: str):
     return mutate
 
 
+def running(*, realistic: bool = False):
+    """Yield a fresh Harness and close it afterwards (the body of the fixtures)."""
+    harness = Harness(realistic=realistic)
+    yield harness
+    harness.manager.close()
+
+
 @pytest.fixture
 def kube() -> Harness:
     """A fresh simulated cluster in instant mode."""
-    harness = Harness()
-    yield harness
-    harness.manager.close()
+    yield from running()
 
 
 @pytest.fixture
 def realistic_kube() -> Harness:
     """A fresh simulated cluster in realistic mode, stepped by hand."""
-    harness = Harness(realistic=True)
-    yield harness
-    harness.manager.close()
+    yield from running(realistic=True)
 
 
 # ----- bootstrap
@@ -151,11 +165,19 @@ def test_bootstrap_creates_ready_nodes_namespaces_and_classes(kube):
     for node in nodes:
         assert condition(node, "Ready")["status"] == "True"
         assert node["status"]["allocatable"] == {
-            "cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"
+            "cpu": "4",
+            "memory": "8Gi",
+            "pods": "110",
+            "ephemeral-storage": "100Gi",
         }
-    phases = {n["metadata"]["name"]: n["status"]["phase"] for n in kube.list(r.NAMESPACE, None)}
+    phases = {
+        n["metadata"]["name"]: n["status"]["phase"]
+        for n in kube.list(r.NAMESPACE, None)
+    }
     assert phases == {
-        "default": "Active", "kube-system": "Active", "kube-public": "Active",
+        "default": "Active",
+        "kube-system": "Active",
+        "kube-public": "Active",
         "kube-node-lease": "Active",
     }
     classes = {c["metadata"]["name"]: c for c in kube.list(r.STORAGECLASS, None)}
@@ -211,24 +233,40 @@ def test_deployment_creates_a_replicaset_and_running_pods(kube):
     assert rs["metadata"]["name"] == f"web-{pod_hash}"
     assert re.fullmatch(r"[bcdfghjklmnpqrstvwxz2456789]{8,10}", pod_hash)
     assert rs["metadata"]["ownerReferences"] == [
-        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
-         "uid": created["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "web",
+            "uid": created["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
     ]
-    assert rs["spec"]["selector"]["matchLabels"] == {"app": "web", "pod-template-hash": pod_hash}
+    assert rs["spec"]["selector"]["matchLabels"] == {
+        "app": "web",
+        "pod-template-hash": pod_hash,
+    }
     assert rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
     assert rs["status"] == {
-        "replicas": 3, "fullyLabeledReplicas": 3, "readyReplicas": 3, "availableReplicas": 3,
+        "replicas": 3,
+        "fullyLabeledReplicas": 3,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
         "observedGeneration": 1,
     }
     pods = kube.pods("web")
     assert len(pods) == 3
     for pod in pods:
-        assert re.fullmatch(rf"web-{pod_hash}-[bcdfghjklmnpqrstvwxz2456789]{{5}}",
-                            pod["metadata"]["name"])
+        assert re.fullmatch(
+            rf"web-{pod_hash}-[bcdfghjklmnpqrstvwxz2456789]{{5}}",
+            pod["metadata"]["name"],
+        )
         assert pod["metadata"]["ownerReferences"][0]["uid"] == rs["metadata"]["uid"]
         assert pod["metadata"]["labels"]["pod-template-hash"] == pod_hash
     assert {p["spec"]["nodeName"] for p in pods} == {
-        "kubesim-node-1", "kubesim-node-2", "kubesim-node-3"
+        "kubesim-node-1",
+        "kubesim-node-2",
+        "kubesim-node-3",
     }
 
 
@@ -239,15 +277,23 @@ def test_deployment_status_looks_like_a_finished_rollout(kube):
 
     status = found["status"]
     assert status["observedGeneration"] == 1
-    assert (status["replicas"], status["updatedReplicas"], status["readyReplicas"],
-            status["availableReplicas"]) == (3, 3, 3, 3)
+    assert (
+        status["replicas"],
+        status["updatedReplicas"],
+        status["readyReplicas"],
+        status["availableReplicas"],
+    ) == (3, 3, 3, 3)
     assert "unavailableReplicas" not in status  # omitted when zero, as the API does
     available, progressing = status["conditions"]
     assert (available["type"], available["status"], available["reason"]) == (
-        "Available", "True", "MinimumReplicasAvailable"
+        "Available",
+        "True",
+        "MinimumReplicasAvailable",
     )
     assert (progressing["type"], progressing["status"], progressing["reason"]) == (
-        "Progressing", "True", "NewReplicaSetAvailable"
+        "Progressing",
+        "True",
+        "NewReplicaSetAvailable",
     )
     assert found["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
 
@@ -260,7 +306,11 @@ def test_running_pod_reports_container_and_pod_status(kube):
     status = pod["status"]
     assert status["phase"] == "Running"
     assert [c["type"] for c in status["conditions"]] == [
-        "PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
     ]
     assert all(c["status"] == "True" for c in status["conditions"])
     assert re.fullmatch(r"10\.244\.[123]\.\d+", status["podIP"])
@@ -330,12 +380,17 @@ def test_template_change_rolls_out_a_new_replicaset(kube):
     assert new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     pods = kube.pods("web")
     assert len(pods) == 3
-    assert {container_status(p)["image"] for p in pods} == {"docker.io/library/nginx:1.28"}
+    assert {container_status(p)["image"] for p in pods} == {
+        "docker.io/library/nginx:1.28"
+    }
     found = kube.get(r.DEPLOYMENT, "web")
     assert found["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     assert found["status"]["observedGeneration"] == 2
     assert condition(found, "Progressing")["reason"] == "NewReplicaSetAvailable"
-    assert f'ReplicaSet "{new["metadata"]["name"]}"' in condition(found, "Progressing")["message"]
+    assert (
+        f'ReplicaSet "{new["metadata"]["name"]}"'
+        in condition(found, "Progressing")["message"]
+    )
 
 
 def test_rolling_back_reuses_the_old_replicaset_with_a_new_revision(kube):
@@ -358,13 +413,19 @@ def test_a_broken_rollout_keeps_the_old_pods_within_the_surge_budget(kube):
     kube.change(r.DEPLOYMENT, "web", set_image("kubesim/crashloop"))
 
     old = kube.get(r.REPLICASET, old["metadata"]["name"])
-    [new] = [rs for rs in kube.list(r.REPLICASET) if rs["metadata"]["uid"] != old["metadata"]["uid"]]
+    [new] = [
+        rs
+        for rs in kube.list(r.REPLICASET)
+        if rs["metadata"]["uid"] != old["metadata"]["uid"]
+    ]
     # 3 replicas: maxSurge 25% rounds up to 1, maxUnavailable 25% rounds down to 0.
     assert (old["spec"]["replicas"], new["spec"]["replicas"]) == (3, 1)
     status = kube.get(r.DEPLOYMENT, "web")["status"]
-    assert (status["replicas"], status["updatedReplicas"], status["availableReplicas"]) == (
-        4, 1, 3
-    )
+    assert (
+        status["replicas"],
+        status["updatedReplicas"],
+        status["availableReplicas"],
+    ) == (4, 1, 3)
     assert status["unavailableReplicas"] == 1
     assert condition(kube.get(r.DEPLOYMENT, "web"), "Available")["status"] == "True"
 
@@ -379,7 +440,10 @@ def test_a_stuck_rollout_exceeds_its_progress_deadline(kube):
     kube.advance(601)
 
     progressing = condition(kube.get(r.DEPLOYMENT, "web"), "Progressing")
-    assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
+    assert (progressing["status"], progressing["reason"]) == (
+        "False",
+        "ProgressDeadlineExceeded",
+    )
     assert progressing["message"].endswith("has timed out progressing.")
 
 
@@ -404,7 +468,10 @@ def test_a_paused_deployment_does_not_roll_out(kube):
 
     assert len(kube.list(r.REPLICASET)) == 1
     progressing = condition(kube.get(r.DEPLOYMENT, "web"), "Progressing")
-    assert (progressing["status"], progressing["reason"]) == ("Unknown", "DeploymentPaused")
+    assert (progressing["status"], progressing["reason"]) == (
+        "Unknown",
+        "DeploymentPaused",
+    )
 
     kube.change(r.DEPLOYMENT, "web", lambda d: d["spec"].__setitem__("paused", False))
 
@@ -453,14 +520,22 @@ def test_orphans_whose_owner_is_gone_are_collected(kube):
         "kind": "Pod",
         "metadata": {
             "name": "orphan",
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone",
-                                 "uid": "00000000-0000-0000-0000-000000000000",
-                                 "controller": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": "gone",
+                    "uid": "00000000-0000-0000-0000-000000000000",
+                    "controller": True,
+                }
+            ],
         },
         "spec": {"containers": [{"name": "app", "image": "nginx"}]},
     }
 
-    kube.store.create(r.POD, {**orphan, "metadata": {**orphan["metadata"], "namespace": "default"}})
+    kube.store.create(
+        r.POD, {**orphan, "metadata": {**orphan["metadata"], "namespace": "default"}}
+    )
     kube.manager.settle()
 
     assert kube.get(r.POD, "orphan") is None
@@ -475,7 +550,9 @@ def test_realistic_pods_take_a_second_or_two_to_become_ready(realistic_kube):
 
     [pod] = kube.pods("web")
     assert pod["status"]["phase"] == "Pending"
-    assert container_status(pod)["state"] == {"waiting": {"reason": "ContainerCreating"}}
+    assert container_status(pod)["state"] == {
+        "waiting": {"reason": "ContainerCreating"}
+    }
     assert condition(pod, "PodScheduled")["status"] == "True"
 
     kube.advance(2.5)
@@ -488,9 +565,17 @@ def test_realistic_pods_take_a_second_or_two_to_become_ready(realistic_kube):
 
 def test_realistic_readiness_probe_delays_ready(realistic_kube):
     kube = realistic_kube
-    kube.create(r.DEPLOYMENT, deployment(
-        "web", replicas=1, readinessProbe={"httpGet": {"path": "/", "port": 80},
-                                           "initialDelaySeconds": 5}))
+    kube.create(
+        r.DEPLOYMENT,
+        deployment(
+            "web",
+            replicas=1,
+            readinessProbe={
+                "httpGet": {"path": "/", "port": 80},
+                "initialDelaySeconds": 5,
+            },
+        ),
+    )
 
     kube.advance(3)
     [pod] = kube.pods("web")
@@ -520,9 +605,13 @@ def statefulset(name: str, replicas: int = 3, **spec) -> dict:
                 "spec": {"containers": [{"name": "db", "image": "postgres:16"}]},
             },
             "volumeClaimTemplates": [
-                {"metadata": {"name": "data"},
-                 "spec": {"accessModes": ["ReadWriteOnce"],
-                          "resources": {"requests": {"storage": "1Gi"}}}}
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}},
+                    },
+                }
             ],
         },
     }
@@ -538,17 +627,26 @@ def test_statefulset_creates_ordered_pods_with_their_claims(kube):
     for ordinal, pod in enumerate(pods):
         assert pod["spec"]["hostname"] == f"db-{ordinal}"
         assert pod["spec"]["subdomain"] == "db"
-        assert pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] == f"db-{ordinal}"
-        assert {"name": "data", "persistentVolumeClaim": {"claimName": f"data-db-{ordinal}"}} in (
-            pod["spec"]["volumes"]
+        assert (
+            pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"]
+            == f"db-{ordinal}"
         )
+        assert {
+            "name": "data",
+            "persistentVolumeClaim": {"claimName": f"data-db-{ordinal}"},
+        } in (pod["spec"]["volumes"])
         assert pod["status"]["phase"] == "Running"
     claims = {c["metadata"]["name"]: c for c in kube.list(r.PVC)}
     assert set(claims) == {"data-db-0", "data-db-1", "data-db-2"}
     assert all(c["status"]["phase"] == "Bound" for c in claims.values())
     status = kube.get(r.STATEFULSET, "db")["status"]
-    assert (status["replicas"], status["readyReplicas"], status["currentReplicas"],
-            status["updatedReplicas"], status["availableReplicas"]) == (3, 3, 3, 3, 3)
+    assert (
+        status["replicas"],
+        status["readyReplicas"],
+        status["currentReplicas"],
+        status["updatedReplicas"],
+        status["availableReplicas"],
+    ) == (3, 3, 3, 3, 3)
     assert status["currentRevision"] == status["updateRevision"]
     assert status["updateRevision"].startswith("db-")
     assert status["observedGeneration"] == 1
@@ -560,12 +658,15 @@ def test_ordered_ready_waits_for_each_pod_before_the_next(realistic_kube):
     kube.create(r.STATEFULSET, statefulset("db"))
     assert [p["metadata"]["name"] for p in kube.pods("db")] == ["db-0"]
 
-    kube.advance(2)
-    assert sorted(p["metadata"]["name"] for p in kube.pods("db")) == ["db-0", "db-1"]
-
-    kube.advance(2)
-    kube.advance(2)
-    assert len(kube.pods("db")) == 3
+    seen = {1}
+    for _ in range(40):
+        kube.advance(0.25)
+        pods = {p["metadata"]["name"]: p for p in kube.pods("db")}
+        for ordinal in (1, 2):
+            if f"db-{ordinal}" in pods:
+                assert condition(pods[f"db-{ordinal - 1}"], "Ready")["status"] == "True"
+        seen.add(len(pods))
+    assert seen == {1, 2, 3}
 
 
 def test_parallel_policy_creates_every_pod_at_once(realistic_kube):
@@ -582,7 +683,9 @@ def test_scaling_a_statefulset_down_keeps_its_claims(kube):
 
     assert [p["metadata"]["name"] for p in kube.pods("db")] == ["db-0"]
     assert {c["metadata"]["name"] for c in kube.list(r.PVC)} == {
-        "data-db-0", "data-db-1", "data-db-2"
+        "data-db-0",
+        "data-db-1",
+        "data-db-2",
     }
     assert kube.get(r.STATEFULSET, "db")["status"]["replicas"] == 1
 
@@ -595,12 +698,19 @@ def test_statefulset_update_replaces_pods_from_the_highest_ordinal(realistic_kub
 
     kube.change(r.STATEFULSET, "db", set_image("postgres:17"))
 
-    revisions = {p["metadata"]["name"]: p["metadata"]["labels"]["controller-revision-hash"]
-                 for p in kube.pods("db")}
-    assert "db-2" not in revisions or revisions["db-2"] != old_revision
-    assert revisions["db-0"] == old_revision
-    for _ in range(10):
-        kube.advance(2)
+    def revisions():
+        return {
+            p["metadata"]["name"]: p["metadata"]["labels"]["controller-revision-hash"]
+            for p in kube.pods("db")
+        }
+
+    order = []
+    for _ in range(60):
+        for name, revision in sorted(revisions().items()):
+            if revision != old_revision and name not in order:
+                order.append(name)
+        kube.advance(0.25)
+    assert order == ["db-2", "db-1", "db-0"]
     status = kube.get(r.STATEFULSET, "db")["status"]
     assert status["updatedReplicas"] == 3
     assert status["currentRevision"] == status["updateRevision"] != old_revision
@@ -629,12 +739,18 @@ def test_daemonset_runs_one_pod_per_node(kube):
 
     pods = kube.pods("agent")
     assert sorted(p["spec"]["nodeName"] for p in pods) == [
-        "kubesim-node-1", "kubesim-node-2", "kubesim-node-3"
+        "kubesim-node-1",
+        "kubesim-node-2",
+        "kubesim-node-3",
     ]
     status = kube.get(r.DAEMONSET, "agent")["status"]
     assert status == {
-        "currentNumberScheduled": 3, "numberMisscheduled": 0, "desiredNumberScheduled": 3,
-        "numberReady": 3, "observedGeneration": 1, "updatedNumberScheduled": 3,
+        "currentNumberScheduled": 3,
+        "numberMisscheduled": 0,
+        "desiredNumberScheduled": 3,
+        "numberReady": 3,
+        "observedGeneration": 1,
+        "updatedNumberScheduled": 3,
         "numberAvailable": 3,
     }
 
@@ -644,15 +760,29 @@ def test_daemonset_honours_node_selector_and_taints(kube):
         node["metadata"]["labels"]["disk"] = "ssd"
 
     def taint(node):
-        node["spec"]["taints"] = [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]
+        node["spec"]["taints"] = [
+            {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}
+        ]
 
     kube.change(r.NODE, "kubesim-node-1", label, namespace=None)
     kube.change(r.NODE, "kubesim-node-2", label, namespace=None)
     kube.change(r.NODE, "kubesim-node-2", taint, namespace=None)
 
     kube.create(r.DAEMONSET, daemonset("picky", nodeSelector={"disk": "ssd"}))
-    kube.create(r.DAEMONSET, daemonset("tolerant", tolerations=[
-        {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]))
+    kube.create(
+        r.DAEMONSET,
+        daemonset(
+            "tolerant",
+            tolerations=[
+                {
+                    "key": "dedicated",
+                    "operator": "Equal",
+                    "value": "gpu",
+                    "effect": "NoSchedule",
+                }
+            ],
+        ),
+    )
 
     assert [p["spec"]["nodeName"] for p in kube.pods("picky")] == ["kubesim-node-1"]
     assert kube.get(r.DAEMONSET, "picky")["status"]["desiredNumberScheduled"] == 1
@@ -663,7 +793,10 @@ def test_daemonset_follows_new_nodes(kube):
     kube.create(r.DAEMONSET, daemonset("agent"))
     node = kube.get(r.NODE, "kubesim-node-3", None)
     node = clone(node)
-    node["metadata"] = {"name": "kubesim-node-4", "labels": dict(node["metadata"]["labels"])}
+    node["metadata"] = {
+        "name": "kubesim-node-4",
+        "labels": dict(node["metadata"]["labels"]),
+    }
     node["metadata"]["labels"]["kubernetes.io/hostname"] = "kubesim-node-4"
 
     kube.create(r.NODE, node)
@@ -679,5 +812,7 @@ def test_daemonset_update_rolls_every_pod(kube):
 
     pods = kube.pods("agent")
     assert len(pods) == 3
-    assert {container_status(p)["image"] for p in pods} == {"docker.io/library/busybox:1.37"}
+    assert {container_status(p)["image"] for p in pods} == {
+        "docker.io/library/busybox:1.37"
+    }
     assert kube.get(r.DAEMONSET, "agent")["status"]["updatedNumberScheduled"] == 3

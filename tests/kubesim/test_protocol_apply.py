@@ -38,7 +38,12 @@ def test_apply_through_the_typed_client(apps, namespace):
     body = deployment_body("typed")
 
     applied = apps.patch_namespaced_deployment(
-        "typed", namespace, body, field_manager="kubeorch", force=True, _content_type=APPLY
+        "typed",
+        namespace,
+        body,
+        field_manager="kubeorch",
+        force=True,
+        _content_type=APPLY,
     )
 
     assert applied.spec.replicas == 1
@@ -51,7 +56,9 @@ def test_reapplying_the_same_config_changes_nothing(raw, namespace):
 
     second = _apply(raw, namespace, deployment_body("web"), "kubeorch").body
 
-    assert second["metadata"]["resourceVersion"] == settled["metadata"]["resourceVersion"]
+    assert (
+        second["metadata"]["resourceVersion"] == settled["metadata"]["resourceVersion"]
+    )
 
 
 def _settled(raw, namespace):
@@ -62,7 +69,9 @@ def _settled(raw, namespace):
 
 
 def test_field_manager_is_required(raw, namespace):
-    response = raw("PATCH", _path(namespace), deployment_body("web"), content_type=APPLY)
+    response = raw(
+        "PATCH", _path(namespace), deployment_body("web"), content_type=APPLY
+    )
 
     assert response.status == 400
 
@@ -153,7 +162,9 @@ def test_keyed_lists_merge_per_key_across_managers(raw, namespace):
         "kind": "Deployment",
         "metadata": {"name": "web"},
         "spec": {
-            "template": {"spec": {"containers": [{"name": "proxy", "image": "envoy:1.30"}]}}
+            "template": {
+                "spec": {"containers": [{"name": "proxy", "image": "envoy:1.30"}]}
+            }
         },
     }
     _apply(raw, namespace, sidecar, "mesh")
@@ -166,7 +177,9 @@ def test_keyed_lists_merge_per_key_across_managers(raw, namespace):
 
 def test_removed_list_item_goes_when_unowned(raw, namespace):
     body = deployment_body("web")
-    body["spec"]["template"]["spec"]["containers"].append({"name": "extra", "image": "busybox"})
+    body["spec"]["template"]["spec"]["containers"].append(
+        {"name": "extra", "image": "busybox"}
+    )
     _apply(raw, namespace, body, "kubeorch")
 
     applied = _apply(raw, namespace, deployment_body("web"), "kubeorch").body
@@ -211,7 +224,11 @@ def test_apply_keeps_server_allocations_on_services(raw, namespace):
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "web"},
-        "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80}]},
+        "spec": {
+            "type": "NodePort",
+            "selector": {"app": "web"},
+            "ports": [{"port": 80}],
+        },
     }
     query = {"fieldManager": "kubeorch"}
     first = raw("PATCH", path, body, content_type=APPLY, query=query).body
@@ -220,14 +237,18 @@ def test_apply_keeps_server_allocations_on_services(raw, namespace):
     second = raw("PATCH", path, body, content_type=APPLY, query=query).body
 
     assert second["spec"]["clusterIP"] == first["spec"]["clusterIP"]
-    assert second["spec"]["ports"][0]["nodePort"] == first["spec"]["ports"][0]["nodePort"]
+    assert (
+        second["spec"]["ports"][0]["nodePort"] == first["spec"]["ports"][0]["nodePort"]
+    )
     assert second["spec"]["ports"][0]["targetPort"] == 8080
 
 
 def test_apply_with_a_new_image_bumps_generation(raw, namespace):
     first = _apply(raw, namespace, deployment_body("web"), "kubeorch").body
 
-    second = _apply(raw, namespace, deployment_body("web", image="nginx:1.28"), "kubeorch").body
+    second = _apply(
+        raw, namespace, deployment_body("web", image="nginx:1.28"), "kubeorch"
+    ).body
 
     assert second["metadata"]["generation"] == first["metadata"]["generation"] + 1
 
@@ -239,7 +260,11 @@ def test_apply_needs_kind_and_matching_name(raw, namespace):
 
     other = deployment_body("other")
     response = raw(
-        "PATCH", _path(namespace, "web"), other, content_type=APPLY, query={"fieldManager": "k"}
+        "PATCH",
+        _path(namespace, "web"),
+        other,
+        content_type=APPLY,
+        query={"fieldManager": "k"},
     )
     assert response.status == 400
 

@@ -19,7 +19,12 @@ def _crd(plural: str, kind: str) -> dict:
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
-            "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "shortNames": [plural[:3]]},
+            "names": {
+                "plural": plural,
+                "singular": kind.lower(),
+                "kind": kind,
+                "shortNames": [plural[:3]],
+            },
             "versions": [
                 {
                     "name": "v1",
@@ -35,7 +40,10 @@ def _crd(plural: str, kind: str) -> dict:
                                     "required": ["size"],
                                     "properties": {
                                         "size": {"type": "integer", "minimum": 1},
-                                        "color": {"type": "string", "enum": ["red", "blue"]},
+                                        "color": {
+                                            "type": "string",
+                                            "enum": ["red", "blue"],
+                                        },
                                     },
                                 },
                                 "status": {
@@ -55,7 +63,11 @@ def _crd(plural: str, kind: str) -> dict:
 def crd(extensions, raw):
     suffix = uuid.uuid4().hex[:6]
     plural, kind = f"widgets{suffix}", f"Widget{suffix}"
-    created = raw("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", _crd(plural, kind))
+    created = raw(
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        _crd(plural, kind),
+    )
     assert created.status == 201, created.body
 
     def established():
@@ -73,13 +85,20 @@ def crd(extensions, raw):
 
 
 def _widget(kind: str, name: str, size=3) -> dict:
-    return {"apiVersion": f"{GROUP}/v1", "kind": kind, "metadata": {"name": name}, "spec": {"size": size}}
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": {"size": size},
+    }
 
 
 def test_crd_kind_appears_in_discovery(raw, crd):
     plural, kind = crd
 
-    resources = {r["name"]: r for r in raw("GET", f"/apis/{GROUP}/v1").body["resources"]}
+    resources = {
+        r["name"]: r for r in raw("GET", f"/apis/{GROUP}/v1").body["resources"]
+    }
 
     assert resources[plural]["kind"] == kind
     assert resources[plural]["namespaced"] is True
@@ -90,7 +109,9 @@ def test_crd_kind_appears_in_discovery(raw, crd):
 def test_custom_objects_crud(custom, crd, namespace):
     plural, kind = crd
 
-    created = custom.create_namespaced_custom_object(GROUP, "v1", namespace, plural, _widget(kind, "w1"))
+    created = custom.create_namespaced_custom_object(
+        GROUP, "v1", namespace, plural, _widget(kind, "w1")
+    )
     listed = custom.list_namespaced_custom_object(GROUP, "v1", namespace, plural)
     fetched = custom.get_namespaced_custom_object(GROUP, "v1", namespace, plural, "w1")
 
@@ -133,21 +154,36 @@ def test_custom_objects_server_side_apply(custom, crd, namespace):
 
     # The client maps only 200 for this call, so the 201 of a create reads None.
     custom.patch_namespaced_custom_object(
-        GROUP, "v1", namespace, plural, "applied", _widget(kind, "applied", size=5),
-        field_manager="kubeorch", _content_type="application/apply-patch+yaml",
+        GROUP,
+        "v1",
+        namespace,
+        plural,
+        "applied",
+        _widget(kind, "applied", size=5),
+        field_manager="kubeorch",
+        _content_type="application/apply-patch+yaml",
     )
 
-    applied = custom.get_namespaced_custom_object(GROUP, "v1", namespace, plural, "applied")
+    applied = custom.get_namespaced_custom_object(
+        GROUP, "v1", namespace, plural, "applied"
+    )
     assert applied["spec"]["size"] == 5
     assert applied["metadata"]["managedFields"][0]["manager"] == "kubeorch"
 
 
 def test_custom_status_subresource(custom, crd, namespace):
     plural, kind = crd
-    custom.create_namespaced_custom_object(GROUP, "v1", namespace, plural, _widget(kind, "st"))
+    custom.create_namespaced_custom_object(
+        GROUP, "v1", namespace, plural, _widget(kind, "st")
+    )
 
     custom.patch_namespaced_custom_object_status(
-        GROUP, "v1", namespace, plural, "st", {"status": {"ready": True}},
+        GROUP,
+        "v1",
+        namespace,
+        plural,
+        "st",
+        {"status": {"ready": True}},
         _content_type="application/merge-patch+json",
     )
 
@@ -177,12 +213,19 @@ def test_unknown_custom_kind_is_404(raw, namespace):
 
 def test_deleting_the_crd_stops_serving_it(extensions, raw, crd, namespace):
     plural, kind = crd
-    raw("POST", f"/apis/{GROUP}/v1/namespaces/{namespace}/{plural}", _widget(kind, "bye"))
+    raw(
+        "POST",
+        f"/apis/{GROUP}/v1/namespaces/{namespace}/{plural}",
+        _widget(kind, "bye"),
+    )
 
     extensions.delete_custom_resource_definition(f"{plural}.{GROUP}")
 
     def unserved():
-        return raw("GET", f"/apis/{GROUP}/v1/namespaces/{namespace}/{plural}").status == 404
+        return (
+            raw("GET", f"/apis/{GROUP}/v1/namespaces/{namespace}/{plural}").status
+            == 404
+        )
 
     assert eventually(unserved, timeout=60)
 
@@ -191,7 +234,9 @@ def test_crd_name_must_be_plural_dot_group(raw):
     body = _crd("things", "Thing")
     body["metadata"]["name"] = "wrong.name.example.com"
 
-    response = raw("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body)
+    response = raw(
+        "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body
+    )
 
     assert response.status == 422
 

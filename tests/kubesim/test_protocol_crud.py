@@ -9,7 +9,8 @@ from .helpers import configmap_body, deployment_body
 
 def test_create_sets_server_fields(core, namespace):
     created = core.create_namespaced_config_map(
-        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="app"), data={"a": "1"})
+        namespace,
+        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="app"), data={"a": "1"}),
     )
 
     meta = created.metadata
@@ -51,8 +52,12 @@ def test_generate_name_gets_a_random_suffix(core, namespace):
 
 
 def test_resource_versions_increase_across_writes(core, namespace):
-    a = core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata={"name": "a"}))
-    b = core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata={"name": "b"}))
+    a = core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata={"name": "a"})
+    )
+    b = core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata={"name": "b"})
+    )
     a.data = {"x": "y"}
     a2 = core.replace_namespaced_config_map("a", namespace, a)
 
@@ -61,7 +66,9 @@ def test_resource_versions_increase_across_writes(core, namespace):
 
 
 def test_list_has_kind_and_resource_version(raw, core, namespace):
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata={"name": "one"}))
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata={"name": "one"})
+    )
 
     listed = raw("GET", f"/api/v1/namespaces/{namespace}/configmaps").body
 
@@ -72,19 +79,27 @@ def test_list_has_kind_and_resource_version(raw, core, namespace):
 
 
 def test_list_across_namespaces(core, namespace):
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata={"name": "wide"}))
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata={"name": "wide"})
+    )
 
     everything = core.list_config_map_for_all_namespaces()
 
-    assert (namespace, "wide") in {(i.metadata.namespace, i.metadata.name) for i in everything.items}
+    assert (namespace, "wide") in {
+        (i.metadata.namespace, i.metadata.name) for i in everything.items
+    }
 
 
 def test_list_paginates_with_limit_and_continue(core, namespace):
     for n in range(5):
-        core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata={"name": f"p{n}"}))
+        core.create_namespaced_config_map(
+            namespace, client.V1ConfigMap(metadata={"name": f"p{n}"})
+        )
 
     first = core.list_namespaced_config_map(namespace, limit=2)
-    rest = core.list_namespaced_config_map(namespace, limit=10, _continue=first.metadata._continue)
+    rest = core.list_namespaced_config_map(
+        namespace, limit=10, _continue=first.metadata._continue
+    )
 
     names = [i.metadata.name for i in first.items + rest.items]
     assert len(first.items) == 2
@@ -111,7 +126,9 @@ def test_get_missing_is_404_not_found(raw, namespace):
 
 
 def test_create_in_missing_namespace_is_404(raw):
-    response = raw("POST", "/api/v1/namespaces/does-not-exist-42/configmaps", configmap_body("x"))
+    response = raw(
+        "POST", "/api/v1/namespaces/does-not-exist-42/configmaps", configmap_body("x")
+    )
 
     assert response.status == 404
     assert response.body["reason"] == "NotFound"
@@ -142,7 +159,11 @@ def test_replace_with_stale_resource_version_is_409_conflict(core, namespace):
 def test_replace_name_must_match_url(raw, namespace):
     raw("POST", f"/api/v1/namespaces/{namespace}/configmaps", configmap_body("right"))
 
-    response = raw("PUT", f"/api/v1/namespaces/{namespace}/configmaps/right", configmap_body("wrong"))
+    response = raw(
+        "PUT",
+        f"/api/v1/namespaces/{namespace}/configmaps/right",
+        configmap_body("wrong"),
+    )
 
     assert response.status == 400
 
@@ -161,7 +182,10 @@ def test_generation_bumps_on_spec_change_only(apps, namespace, raw):
     assert labelled["metadata"]["generation"] == 1
 
     scaled = raw(
-        "PATCH", f"{path}/gen", {"spec": {"replicas": 3}}, content_type="application/merge-patch+json"
+        "PATCH",
+        f"{path}/gen",
+        {"spec": {"replicas": 3}},
+        content_type="application/merge-patch+json",
     ).body
     assert scaled["metadata"]["generation"] == 2
 
@@ -177,7 +201,9 @@ def test_unchanged_replace_keeps_resource_version(core, namespace):
 
 
 def test_delete_returns_success_and_removes(core, namespace):
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata={"name": "gone"}))
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata={"name": "gone"})
+    )
 
     answer = core.delete_namespaced_config_map("gone", namespace)
 
@@ -189,13 +215,16 @@ def test_delete_returns_success_and_removes(core, namespace):
 
 
 def test_delete_missing_is_404(raw, namespace):
-    assert raw("DELETE", f"/api/v1/namespaces/{namespace}/configmaps/never").status == 404
+    assert (
+        raw("DELETE", f"/api/v1/namespaces/{namespace}/configmaps/never").status == 404
+    )
 
 
 def test_delete_collection_by_label(core, namespace):
     for name, tier in (("a", "web"), ("b", "web"), ("c", "db")):
         core.create_namespaced_config_map(
-            namespace, client.V1ConfigMap(metadata={"name": name, "labels": {"tier": tier}})
+            namespace,
+            client.V1ConfigMap(metadata={"name": name, "labels": {"tier": tier}}),
         )
 
     core.delete_collection_namespaced_config_map(namespace, label_selector="tier=web")

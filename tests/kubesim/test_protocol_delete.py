@@ -8,20 +8,26 @@ from .helpers import eventually
 
 
 def _owner_and_dependents(core, namespace):
-    owner = core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata={"name": "owner"}))
+    owner = core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata={"name": "owner"})
+    )
     reference = client.V1OwnerReference(
         api_version="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid
     )
     for name in ("child-1", "child-2"):
         core.create_namespaced_config_map(
             namespace,
-            client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, owner_references=[reference])),
+            client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(name=name, owner_references=[reference])
+            ),
         )
     return owner
 
 
 def _names(core, namespace):
-    return sorted(i.metadata.name for i in core.list_namespaced_config_map(namespace).items)
+    return sorted(
+        i.metadata.name for i in core.list_namespaced_config_map(namespace).items
+    )
 
 
 def _children_gone(core, namespace):
@@ -31,7 +37,9 @@ def _children_gone(core, namespace):
 def test_background_deletion_removes_dependents(core, namespace):
     _owner_and_dependents(core, namespace)
 
-    core.delete_namespaced_config_map("owner", namespace, propagation_policy="Background")
+    core.delete_namespaced_config_map(
+        "owner", namespace, propagation_policy="Background"
+    )
 
     assert eventually(lambda: _children_gone(core, namespace))
     assert "owner" not in _names(core, namespace)
@@ -62,10 +70,14 @@ def test_orphan_deletion_keeps_dependents_without_the_reference(core, namespace)
 
 
 def test_bad_propagation_policy_is_400(raw, core, namespace):
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata={"name": "x"}))
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata={"name": "x"})
+    )
 
     response = raw(
-        "DELETE", f"/api/v1/namespaces/{namespace}/configmaps/x", query={"propagationPolicy": "Later"}
+        "DELETE",
+        f"/api/v1/namespaces/{namespace}/configmaps/x",
+        query={"propagationPolicy": "Later"},
     )
 
     assert response.status == 400
@@ -74,7 +86,9 @@ def test_bad_propagation_policy_is_400(raw, core, namespace):
 def test_finalizers_hold_an_object_until_cleared(core, namespace):
     core.create_namespaced_config_map(
         namespace,
-        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="held", finalizers=["example.com/hold"])),
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="held", finalizers=["example.com/hold"])
+        ),
     )
 
     core.delete_namespaced_config_map("held", namespace)
@@ -82,7 +96,9 @@ def test_finalizers_hold_an_object_until_cleared(core, namespace):
     assert held.metadata.deletion_timestamp is not None
 
     core.patch_namespaced_config_map(
-        "held", namespace, {"metadata": {"finalizers": None}},
+        "held",
+        namespace,
+        {"metadata": {"finalizers": None}},
         _content_type="application/merge-patch+json",
     )
     with pytest.raises(ApiException) as caught:
@@ -91,12 +107,18 @@ def test_finalizers_hold_an_object_until_cleared(core, namespace):
 
 
 def test_delete_precondition_on_uid(raw, core, namespace):
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata={"name": "pre"}))
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata={"name": "pre"})
+    )
 
     response = raw(
         "DELETE",
         f"/api/v1/namespaces/{namespace}/configmaps/pre",
-        {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "not-the-uid"}},
+        {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "preconditions": {"uid": "not-the-uid"},
+        },
     )
 
     assert response.status == 409
@@ -105,7 +127,9 @@ def test_delete_precondition_on_uid(raw, core, namespace):
 
 def test_deleting_a_namespace_removes_its_content(core):
     core.create_namespace(client.V1Namespace(metadata={"name": "t-doomed-ns"}))
-    core.create_namespaced_config_map("t-doomed-ns", client.V1ConfigMap(metadata={"name": "inside"}))
+    core.create_namespaced_config_map(
+        "t-doomed-ns", client.V1ConfigMap(metadata={"name": "inside"})
+    )
 
     core.delete_namespace("t-doomed-ns")
 
@@ -123,7 +147,9 @@ def test_creating_in_a_terminating_namespace_is_refused(core, raw):
     core.create_namespace(client.V1Namespace(metadata={"name": "t-terminating"}))
     core.create_namespaced_config_map(
         "t-terminating",
-        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="held", finalizers=["example.com/x"])),
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="held", finalizers=["example.com/x"])
+        ),
     )
     core.delete_namespace("t-terminating")
     try:
@@ -135,7 +161,9 @@ def test_creating_in_a_terminating_namespace_is_refused(core, raw):
         )
     finally:
         core.patch_namespaced_config_map(
-            "held", "t-terminating", {"metadata": {"finalizers": None}},
+            "held",
+            "t-terminating",
+            {"metadata": {"finalizers": None}},
             _content_type="application/merge-patch+json",
         )
 

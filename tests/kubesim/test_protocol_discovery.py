@@ -59,13 +59,13 @@ def test_dynamic_client_resolves_builtin_kinds(dyn):
     assert services.name == "services"
 
 
-def test_openapi_v3_index_points_at_group_documents(raw, sim):
+def test_openapi_v3_index_points_at_group_documents(raw):
     index = raw("GET", "/openapi/v3").body["paths"]
     url = index["apis/apps/v1"]["serverRelativeURL"]
 
     document = raw("GET", url.split("?")[0]).body
-    patch = document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"][
-        "patch"
-    ]
+    patch = document["paths"][
+        "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+    ]["patch"]
     assert patch["x-kubernetes-group-version-kind"]["kind"] == "Deployment"
     assert "fieldValidation" in {p["name"] for p in patch["parameters"]}

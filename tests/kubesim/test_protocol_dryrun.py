@@ -18,7 +18,9 @@ def _exists(core, namespace, name):
 
 def test_dry_run_create_answers_without_storing(raw, core, namespace):
     response = raw(
-        "POST", f"/api/v1/namespaces/{namespace}/configmaps", configmap_body("dry"),
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        configmap_body("dry"),
         query={"dryRun": "All"},
     )
 
@@ -29,7 +31,9 @@ def test_dry_run_create_answers_without_storing(raw, core, namespace):
 
 def test_dry_run_create_still_validates(raw, namespace):
     response = raw(
-        "POST", f"/api/v1/namespaces/{namespace}/configmaps", configmap_body("Bad_Name"),
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        configmap_body("Bad_Name"),
         query={"dryRun": "All"},
     )
 
@@ -42,9 +46,14 @@ def test_dry_run_replace_and_patch_leave_the_object(core, namespace):
     )
     created.data = {"v": "2"}
 
-    replaced = core.replace_namespaced_config_map("keep", namespace, created, dry_run="All")
+    replaced = core.replace_namespaced_config_map(
+        "keep", namespace, created, dry_run="All"
+    )
     patched = core.patch_namespaced_config_map(
-        "keep", namespace, {"data": {"v": "3"}}, dry_run="All",
+        "keep",
+        namespace,
+        {"data": {"v": "3"}},
+        dry_run="All",
         _content_type="application/merge-patch+json",
     )
 
@@ -56,7 +65,11 @@ def test_dry_run_apply_shows_the_result_without_storing(apps, namespace):
     body = deployment_body("dry-apply")
 
     preview = apps.patch_namespaced_deployment(
-        "dry-apply", namespace, body, field_manager="kubeorch", dry_run="All",
+        "dry-apply",
+        namespace,
+        body,
+        field_manager="kubeorch",
+        dry_run="All",
         _content_type="application/apply-patch+yaml",
     )
 
@@ -69,12 +82,20 @@ def test_dry_run_apply_shows_the_result_without_storing(apps, namespace):
 def test_dry_run_apply_diff_against_live(apps, namespace):
     body = deployment_body("diff")
     apps.patch_namespaced_deployment(
-        "diff", namespace, body, field_manager="kubeorch", _content_type="application/apply-patch+yaml"
+        "diff",
+        namespace,
+        body,
+        field_manager="kubeorch",
+        _content_type="application/apply-patch+yaml",
     )
     body["spec"]["replicas"] = 4
 
     preview = apps.patch_namespaced_deployment(
-        "diff", namespace, body, field_manager="kubeorch", dry_run="All",
+        "diff",
+        namespace,
+        body,
+        field_manager="kubeorch",
+        dry_run="All",
         _content_type="application/apply-patch+yaml",
     )
 
@@ -83,8 +104,21 @@ def test_dry_run_apply_diff_against_live(apps, namespace):
 
 
 def test_dry_run_delete_keeps_the_object(core, namespace):
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata={"name": "stay"}))
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata={"name": "stay"})
+    )
 
     core.delete_namespaced_config_map("stay", namespace, dry_run="All")
 
     assert _exists(core, namespace, "stay")
+
+
+def test_unknown_dry_run_value_is_400(raw, namespace):
+    response = raw(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        configmap_body("odd"),
+        query={"dryRun": "Sometimes"},
+    )
+
+    assert response.status == 400

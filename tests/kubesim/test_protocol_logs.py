@@ -16,7 +16,9 @@ def _pod(name: str, containers: list[tuple[str, str]]) -> client.V1Pod:
     return client.V1Pod(
         metadata=client.V1ObjectMeta(name=name),
         spec=client.V1PodSpec(
-            containers=[client.V1Container(name=n, image=image) for n, image in containers]
+            containers=[
+                client.V1Container(name=n, image=image) for n, image in containers
+            ]
         ),
     )
 
@@ -38,7 +40,9 @@ def web_pod(core, namespace):
 
 
 def test_logs_are_plain_text_lines(raw, namespace, web_pod):
-    response = raw("GET", f"/api/v1/namespaces/{namespace}/pods/{web_pod}/log", accept="*/*")
+    response = raw(
+        "GET", f"/api/v1/namespaces/{namespace}/pods/{web_pod}/log", accept="*/*"
+    )
 
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")
@@ -48,7 +52,9 @@ def test_logs_are_plain_text_lines(raw, namespace, web_pod):
 def test_tail_lines_and_timestamps(core, namespace, web_pod):
     full = core.read_namespaced_pod_log(web_pod, namespace)
     tail = core.read_namespaced_pod_log(web_pod, namespace, tail_lines=2)
-    stamped = core.read_namespaced_pod_log(web_pod, namespace, tail_lines=2, timestamps=True)
+    stamped = core.read_namespaced_pod_log(
+        web_pod, namespace, tail_lines=2, timestamps=True
+    )
 
     assert tail.splitlines() == full.splitlines()[-2:]
     lines = stamped.splitlines()
@@ -72,7 +78,9 @@ def test_unknown_container_is_400(core, namespace, web_pod):
 
 
 def test_several_containers_need_a_choice(core, namespace):
-    core.create_namespaced_pod(namespace, _pod("pair", [("a", "nginx:1.27"), ("b", "busybox:1.36")]))
+    core.create_namespaced_pod(
+        namespace, _pod("pair", [("a", "nginx:1.27"), ("b", "busybox:1.36")])
+    )
     _running(core, namespace, "pair")
 
     with pytest.raises(ApiException) as caught:
@@ -113,5 +121,7 @@ def test_follow_streams_and_ends_when_the_pod_goes(core, namespace, web_pod):
     reader.join(timeout=30)
 
     assert first.endswith(b"\n")
-    assert not reader.is_alive(), "the follow stream did not end after the pod was deleted"
+    assert not reader.is_alive(), (
+        "the follow stream did not end after the pod was deleted"
+    )
     response.release_conn()

@@ -62,14 +62,20 @@ def test_merge_patch_null_deletes(raw, namespace):
     path = _create_deployment(raw, namespace)
     raw("PATCH", path, {"metadata": {"labels": {"gone": "soon"}}}, content_type=MERGE)
 
-    patched = raw("PATCH", path, {"metadata": {"labels": {"gone": None}}}, content_type=MERGE).body
+    patched = raw(
+        "PATCH", path, {"metadata": {"labels": {"gone": None}}}, content_type=MERGE
+    ).body
 
     assert "gone" not in patched["metadata"]["labels"]
 
 
 def test_merge_patch_replaces_lists_whole(raw, namespace):
     path = _create_deployment(raw, namespace, _two_container_deployment())
-    patch = {"spec": {"template": {"spec": {"containers": [{"name": "only", "image": "x:1"}]}}}}
+    patch = {
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "only", "image": "x:1"}]}}
+        }
+    }
 
     patched = raw("PATCH", path, patch, content_type=MERGE).body
 
@@ -79,11 +85,19 @@ def test_merge_patch_replaces_lists_whole(raw, namespace):
 
 def test_strategic_merge_merges_containers_by_name(raw, namespace):
     path = _create_deployment(raw, namespace, _two_container_deployment())
-    patch = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}
+            }
+        }
+    }
 
     patched = raw("PATCH", path, patch, content_type=STRATEGIC).body
 
-    containers = {c["name"]: c for c in patched["spec"]["template"]["spec"]["containers"]}
+    containers = {
+        c["name"]: c for c in patched["spec"]["template"]["spec"]["containers"]
+    }
     assert set(containers) == {"web", "sidecar"}
     assert containers["web"]["image"] == "nginx:1.27"
     assert containers["web"]["ports"][0]["containerPort"] == 80
@@ -98,7 +112,10 @@ def test_strategic_merge_merges_env_by_name_and_deletes(raw, namespace):
                     "containers": [
                         {
                             "name": "web",
-                            "env": [{"name": "B", "value": "20"}, {"name": "A", "$patch": "delete"}],
+                            "env": [
+                                {"name": "B", "value": "20"},
+                                {"name": "A", "$patch": "delete"},
+                            ],
                         },
                         {"name": "sidecar", "$patch": "delete"},
                     ]
@@ -116,7 +133,13 @@ def test_strategic_merge_merges_env_by_name_and_deletes(raw, namespace):
 
 def test_strategic_merge_through_the_typed_client(apps, namespace, raw):
     _create_deployment(raw, namespace, _two_container_deployment())
-    patch = {"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "busybox:1.37"}]}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": "sidecar", "image": "busybox:1.37"}]}
+            }
+        }
+    }
 
     patched = apps.patch_namespaced_deployment("web", namespace, patch)
 
@@ -130,12 +153,16 @@ def test_strategic_merge_service_ports_by_port(raw, namespace):
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "svc"},
-        "spec": {"ports": [{"name": "http", "port": 80}, {"name": "https", "port": 443}]},
+        "spec": {
+            "ports": [{"name": "http", "port": 80}, {"name": "https", "port": 443}]
+        },
     }
     raw("POST", path, body)
 
     patched = raw(
-        "PATCH", f"{path}/svc", {"spec": {"ports": [{"port": 443, "targetPort": 8443}]}},
+        "PATCH",
+        f"{path}/svc",
+        {"spec": {"ports": [{"port": 443, "targetPort": 8443}]}},
         content_type=STRATEGIC,
     ).body
 
@@ -147,7 +174,9 @@ def test_strategic_merge_service_ports_by_port(raw, namespace):
 def test_unknown_patch_type_is_415(raw, namespace):
     path = _create_deployment(raw, namespace)
 
-    response = raw("PATCH", path, '{"spec": {}}', content_type="application/x-nonsense+json")
+    response = raw(
+        "PATCH", path, '{"spec": {}}', content_type="application/x-nonsense+json"
+    )
 
     assert response.status == 415
 
@@ -212,7 +241,9 @@ def test_scale_subresource_reads_and_writes_replicas(apps, namespace, raw):
 def test_negative_scale_is_invalid(raw, namespace):
     path = _create_deployment(raw, namespace)
 
-    response = raw("PATCH", f"{path}/scale", {"spec": {"replicas": -1}}, content_type=MERGE)
+    response = raw(
+        "PATCH", f"{path}/scale", {"spec": {"replicas": -1}}, content_type=MERGE
+    )
 
     assert response.status == 422
 

@@ -14,13 +14,17 @@ def labelled(core, namespace):
         ("d", {}),
     ):
         core.create_namespaced_config_map(
-            namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, labels=labels))
+            namespace,
+            client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, labels=labels)),
         )
     return namespace
 
 
 def _names(core, namespace, **kwargs):
-    return sorted(i.metadata.name for i in core.list_namespaced_config_map(namespace, **kwargs).items)
+    return sorted(
+        i.metadata.name
+        for i in core.list_namespaced_config_map(namespace, **kwargs).items
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,7 +95,9 @@ def test_event_field_selectors_on_involved_object(core, namespace):
     found = core.list_namespaced_event(
         namespace, field_selector="involvedObject.kind=Pod,involvedObject.name=web"
     )
-    missed = core.list_namespaced_event(namespace, field_selector="involvedObject.name=other")
+    missed = core.list_namespaced_event(
+        namespace, field_selector="involvedObject.name=other"
+    )
 
     assert [e.reason for e in found.items] == ["Testing"]
     assert missed.items == []

@@ -17,12 +17,19 @@ def _services(namespace: str) -> str:
 
 def _service(name: str, **spec) -> dict:
     spec.setdefault("ports", [{"port": 80}])
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 @pytest.mark.parametrize("name", ["Upper", "under_score", "-dash", "a" * 254])
 def test_invalid_names_are_422_with_the_field(raw, namespace, name):
-    response = raw("POST", f"/api/v1/namespaces/{namespace}/configmaps", configmap_body(name))
+    response = raw(
+        "POST", f"/api/v1/namespaces/{namespace}/configmaps", configmap_body(name)
+    )
 
     assert response.status == 422
     assert response.body["reason"] == "Invalid"
@@ -48,7 +55,10 @@ def test_selector_must_match_template_labels(raw, namespace):
 
 def test_containers_need_name_and_image(raw, namespace):
     body = deployment_body("noimage")
-    body["spec"]["template"]["spec"]["containers"] = [{"name": "web"}, {"image": "nginx"}]
+    body["spec"]["template"]["spec"]["containers"] = [
+        {"name": "web"},
+        {"image": "nginx"},
+    ]
 
     response = raw("POST", _deployments(namespace), body)
 
@@ -61,7 +71,9 @@ def test_containers_need_name_and_image(raw, namespace):
 @pytest.mark.parametrize("port", [0, 65536, -1])
 def test_container_ports_are_1_to_65535(raw, namespace, port):
     body = deployment_body("ports")
-    body["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": port}]
+    body["spec"]["template"]["spec"]["containers"][0]["ports"] = [
+        {"containerPort": port}
+    ]
 
     response = raw("POST", _deployments(namespace), body)
 
@@ -106,7 +118,9 @@ def test_deployment_defaults_are_filled(raw, namespace):
 
 
 def test_service_defaults_and_cluster_ip_allocation(raw, namespace):
-    created = raw("POST", _services(namespace), _service("web", selector={"app": "web"})).body
+    created = raw(
+        "POST", _services(namespace), _service("web", selector={"app": "web"})
+    ).body
 
     spec = created["spec"]
     assert spec["type"] == "ClusterIP"
@@ -118,7 +132,9 @@ def test_service_defaults_and_cluster_ip_allocation(raw, namespace):
 
 def test_cluster_ips_are_unique(raw, namespace):
     first = raw("POST", _services(namespace), _service("one")).body["spec"]["clusterIP"]
-    second = raw("POST", _services(namespace), _service("two")).body["spec"]["clusterIP"]
+    second = raw("POST", _services(namespace), _service("two")).body["spec"][
+        "clusterIP"
+    ]
 
     assert first != second
 
@@ -151,10 +167,15 @@ def test_service_cluster_ip_is_immutable(raw, namespace):
 def test_service_replace_keeps_allocations(raw, namespace):
     created = raw("POST", _services(namespace), _service("keep", type="NodePort")).body
 
-    replaced = raw("PUT", f"{_services(namespace)}/keep", _service("keep", type="NodePort")).body
+    replaced = raw(
+        "PUT", f"{_services(namespace)}/keep", _service("keep", type="NodePort")
+    ).body
 
     assert replaced["spec"]["clusterIP"] == created["spec"]["clusterIP"]
-    assert replaced["spec"]["ports"][0]["nodePort"] == created["spec"]["ports"][0]["nodePort"]
+    assert (
+        replaced["spec"]["ports"][0]["nodePort"]
+        == created["spec"]["ports"][0]["nodePort"]
+    )
 
 
 def test_multiple_service_ports_need_names(raw, namespace):
@@ -183,7 +204,12 @@ def test_secret_string_data_becomes_base64_data(raw, namespace):
 
 
 def test_secret_data_must_be_base64(raw, namespace):
-    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad"}, "data": {"k": "%%%"}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "bad"},
+        "data": {"k": "%%%"},
+    }
 
     assert raw("POST", f"/api/v1/namespaces/{namespace}/secrets", body).status == 422
 
@@ -193,7 +219,10 @@ def _pvc(name: str, size: str = "1Gi") -> dict:
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": {"name": name},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": size}},
+        },
     }
 
 
@@ -222,7 +251,9 @@ def test_pvc_needs_access_modes_and_storage(raw, namespace):
     body = _pvc("empty")
     body["spec"] = {}
 
-    response = raw("POST", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", body)
+    response = raw(
+        "POST", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", body
+    )
 
     assert response.status == 422
     assert "spec.accessModes" in response.fields
@@ -237,7 +268,9 @@ def _job(name: str, command: list[str]) -> dict:
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
-                    "containers": [{"name": "run", "image": "busybox", "command": command}],
+                    "containers": [
+                        {"name": "run", "image": "busybox", "command": command}
+                    ],
                 }
             }
         },
@@ -248,13 +281,21 @@ def test_job_template_is_immutable_and_selector_generated(raw, namespace):
     path = f"/apis/batch/v1/namespaces/{namespace}/jobs"
     created = raw("POST", path, _job("once", ["true"])).body
     uid = created["metadata"]["uid"]
-    assert created["spec"]["selector"]["matchLabels"] == {"batch.kubernetes.io/controller-uid": uid}
+    assert created["spec"]["selector"]["matchLabels"] == {
+        "batch.kubernetes.io/controller-uid": uid
+    }
     assert created["spec"]["template"]["metadata"]["labels"]["job-name"] == "once"
 
     changed = raw(
         "PATCH",
         f"{path}/once",
-        {"spec": {"template": {"spec": {"containers": [{"name": "run", "image": "alpine"}]}}}},
+        {
+            "spec": {
+                "template": {
+                    "spec": {"containers": [{"name": "run", "image": "alpine"}]}
+                }
+            }
+        },
         content_type="application/strategic-merge-patch+json",
     )
 
@@ -277,7 +318,10 @@ def test_cronjob_schedule_is_validated(raw, namespace):
         "apiVersion": "batch/v1",
         "kind": "CronJob",
         "metadata": {"name": "nightly"},
-        "spec": {"schedule": "not a schedule", "jobTemplate": {"spec": _job("x", ["true"])["spec"]}},
+        "spec": {
+            "schedule": "not a schedule",
+            "jobTemplate": {"spec": _job("x", ["true"])["spec"]},
+        },
     }
 
     response = raw("POST", f"/apis/batch/v1/namespaces/{namespace}/cronjobs", body)
@@ -297,7 +341,12 @@ def test_ingress_paths_need_a_path_type(raw, namespace):
                     "host": "web.example.com",
                     "http": {
                         "paths": [
-                            {"path": "/", "backend": {"service": {"name": "web", "port": {"number": 80}}}}
+                            {
+                                "path": "/",
+                                "backend": {
+                                    "service": {"name": "web", "port": {"number": 80}}
+                                },
+                            }
                         ]
                     },
                 }
@@ -305,7 +354,9 @@ def test_ingress_paths_need_a_path_type(raw, namespace):
         },
     }
 
-    response = raw("POST", f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses", body)
+    response = raw(
+        "POST", f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses", body
+    )
 
     assert response.status == 422
     assert "spec.rules[0].http.paths[0].pathType" in response.fields
@@ -317,14 +368,20 @@ def test_hpa_max_must_not_be_below_min(raw, namespace):
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "web"},
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "web",
+            },
             "minReplicas": 5,
             "maxReplicas": 2,
         },
     }
 
     response = raw(
-        "POST", f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers", body
+        "POST",
+        f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers",
+        body,
     )
 
     assert response.status == 422
@@ -352,3 +409,27 @@ def test_malformed_json_is_400(raw, namespace):
 
     assert response.status == 400
     assert response.body["kind"] == "Status"
+
+
+def test_namespace_names_must_be_dns_labels(raw):
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "has.dots"}}
+
+    response = raw("POST", "/api/v1/namespaces", body)
+
+    assert response.status == 422
+    assert "metadata.name" in response.fields
+
+
+def test_create_without_a_namespace_in_the_url_is_405(raw):
+    response = raw("POST", "/api/v1/configmaps", configmap_body("nowhere"))
+
+    assert response.status == 405
+    assert response.body["kind"] == "Status"
+
+
+def test_put_on_a_collection_is_405(raw, namespace):
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+
+    response = raw("PUT", path, configmap_body("x"))
+
+    assert response.status == 405

@@ -38,10 +38,20 @@ def test_watch_from_a_list_version_sees_each_change_in_order(core, namespace):
     core.replace_namespaced_config_map("w", namespace, created)
     core.delete_namespaced_config_map("w", namespace)
 
-    events = [(e["type"], e["object"].metadata.name, int(e["object"].metadata.resource_version))
-              for e in _collect(core, namespace, 3, resource_version=start)]
+    events = [
+        (
+            e["type"],
+            e["object"].metadata.name,
+            int(e["object"].metadata.resource_version),
+        )
+        for e in _collect(core, namespace, 3, resource_version=start)
+    ]
 
-    assert [(t, n) for t, n, _ in events] == [("ADDED", "w"), ("MODIFIED", "w"), ("DELETED", "w")]
+    assert [(t, n) for t, n, _ in events] == [
+        ("ADDED", "w"),
+        ("MODIFIED", "w"),
+        ("DELETED", "w"),
+    ]
     versions = [v for _, _, v in events]
     assert versions == sorted(versions) and len(set(versions)) == 3
 
@@ -51,14 +61,18 @@ def test_watch_without_version_starts_with_the_current_state(core, namespace):
 
     events = _collect(core, namespace, 1)
 
-    assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "existing")]
+    assert [(e["type"], e["object"].metadata.name) for e in events] == [
+        ("ADDED", "existing")
+    ]
 
 
 def test_watch_resumes_from_a_seen_version(core, namespace):
     first = core.create_namespaced_config_map(namespace, _cm("one"))
     core.create_namespaced_config_map(namespace, _cm("two"))
 
-    events = _collect(core, namespace, 1, resource_version=first.metadata.resource_version)
+    events = _collect(
+        core, namespace, 1, resource_version=first.metadata.resource_version
+    )
 
     assert [e["object"].metadata.name for e in events] == ["two"]
 
@@ -69,7 +83,9 @@ def test_events_are_flushed_one_by_one(core, namespace):
     first_event = threading.Event()
 
     def consume():
-        for event in _stream(core, namespace, resource_version=start, timeout_seconds=5):
+        for event in _stream(
+            core, namespace, resource_version=start, timeout_seconds=5
+        ):
             seen.append(event["object"].metadata.name)
             first_event.set()
             if len(seen) == 2:
@@ -78,7 +94,9 @@ def test_events_are_flushed_one_by_one(core, namespace):
     reader = threading.Thread(target=consume)
     reader.start()
     core.create_namespaced_config_map(namespace, _cm("early"))
-    assert first_event.wait(5), "the first event was not delivered before the next write"
+    assert first_event.wait(5), (
+        "the first event was not delivered before the next write"
+    )
     core.create_namespaced_config_map(namespace, _cm("late"))
     reader.join(10)
 
@@ -89,11 +107,15 @@ def test_label_selector_watch_sees_leaving_objects_as_deleted(core, namespace):
     start = core.list_namespaced_config_map(namespace).metadata.resource_version
     core.create_namespaced_config_map(namespace, _cm("sel", labels={"team": "a"}))
     core.patch_namespaced_config_map(
-        "sel", namespace, {"metadata": {"labels": {"team": "b"}}},
+        "sel",
+        namespace,
+        {"metadata": {"labels": {"team": "b"}}},
         _content_type="application/merge-patch+json",
     )
 
-    events = _collect(core, namespace, 2, resource_version=start, label_selector="team=a")
+    events = _collect(
+        core, namespace, 2, resource_version=start, label_selector="team=a"
+    )
 
     assert [e["type"] for e in events] == ["ADDED", "DELETED"]
 
@@ -123,9 +145,15 @@ def test_watch_ends_at_timeout_seconds(raw, namespace):
 def test_old_watch_path_is_served(raw, core, namespace):
     core.create_namespaced_config_map(namespace, _cm("legacy"))
 
-    response = raw("GET", f"/api/v1/watch/namespaces/{namespace}/configmaps", query={"timeoutSeconds": "1"})
+    response = raw(
+        "GET",
+        f"/api/v1/watch/namespaces/{namespace}/configmaps",
+        query={"timeoutSeconds": "1"},
+    )
 
-    lines = response.body if isinstance(response.body, str) else json.dumps(response.body)
+    lines = (
+        response.body if isinstance(response.body, str) else json.dumps(response.body)
+    )
     assert "legacy" in lines and "ADDED" in lines
 
 
@@ -187,12 +215,18 @@ def test_bookmarks_when_allowed(raw, core, namespace, sim):
         response = raw(
             "GET",
             f"/api/v1/namespaces/{namespace}/configmaps",
-            query={"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": "1"},
+            query={
+                "watch": "true",
+                "allowWatchBookmarks": "true",
+                "timeoutSeconds": "1",
+            },
         )
     finally:
         sim.api.bookmark_interval = 60.0
 
-    body = response.body if isinstance(response.body, str) else json.dumps(response.body)
+    body = (
+        response.body if isinstance(response.body, str) else json.dumps(response.body)
+    )
     events = [json.loads(line) for line in body.strip().splitlines()]
     bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
     assert bookmarks

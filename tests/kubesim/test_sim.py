@@ -117,8 +117,18 @@ def test_stop_ends_open_watches():
 def test_cli_serves_until_sigterm(tmp_path):
     kubeconfig = tmp_path / "kc.yaml"
     process = subprocess.Popen(
-        [sys.executable, "-m", "kubesim", "serve", "--port", "0", "--mode", "instant",
-         "--kubeconfig", str(kubeconfig)],
+        [
+            sys.executable,
+            "-m",
+            "kubesim",
+            "serve",
+            "--port",
+            "0",
+            "--mode",
+            "instant",
+            "--kubeconfig",
+            str(kubeconfig),
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -131,7 +141,10 @@ def test_cli_serves_until_sigterm(tmp_path):
         assert f"(kubeconfig {kubeconfig})" in line
         url = line.split()[3]
         assert _request(f"{url}/version")[0] == 200
-        assert yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == url
+        assert (
+            yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+            == url
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=10)
@@ -141,7 +154,9 @@ def test_cli_serves_until_sigterm(tmp_path):
     assert code == 0
 
 
-def test_one_hundred_applies_take_well_under_a_second_of_server_time(sim, apps, namespace):
+def test_one_hundred_applies_take_well_under_a_second_of_server_time(
+    sim, apps, namespace
+):
     body = deployment_body("fast")
     before_requests, before_seconds = sim.api.stats.snapshot()
 
@@ -149,7 +164,11 @@ def test_one_hundred_applies_take_well_under_a_second_of_server_time(sim, apps, 
     for n in range(100):
         body["spec"]["replicas"] = 1 + n % 3
         apps.patch_namespaced_deployment(
-            "fast", namespace, body, field_manager="kubeorch", force=True,
+            "fast",
+            namespace,
+            body,
+            field_manager="kubeorch",
+            force=True,
             _content_type="application/apply-patch+yaml",
         )
     wall = time.perf_counter() - started

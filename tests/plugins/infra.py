@@ -19,7 +19,8 @@ Fixtures:
   own database connection, so rows must be committed to be seen.
 - ``channel_layer`` (function): a channels-redis layer on ``redis_url`` with a
   prefix of its own, so tests never see each other's messages.
-- ``browser_type_launch_args`` (session): Playwright on Debian's chromium.
+- ``browser_type_launch_args`` (session, in ``tests.plugins.chromium``):
+  Playwright on Debian's chromium.
 """
 
 from __future__ import annotations
@@ -36,18 +37,6 @@ import pytest
 from kubeorch import embedded
 
 TEST_REDIS_DB = 15
-CHROMIUM = "/usr/bin/chromium"
-# Without the networking flags chromium keeps dialling Google's hosts, which
-# this machine's closed network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BROWSER_FIXTURES = {"page", "context", "browser", "new_context"}
 
 redis_url_key = pytest.StashKey[str]()
@@ -72,13 +61,17 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
         child, url = embedded.start_valkey(data_dir)
         early_config.stash[valkey_key] = (child, data_dir)
     os.environ["REDIS_URL"] = url
+    # Celery reads this variable before its own settings. The product keeps
+    # no task results; tests may wait on `.get()`.
+    os.environ["CELERY_RESULT_BACKEND"] = url
     early_config.stash[redis_url_key] = url
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point Celery at the test Redis and let Playwright find chromium."""
-    _configure_celery(config.stash[redis_url_key])
-    config.pluginmanager.register(PlaywrightOnDebianChromium(), "kubeorch-chromium")
+    """Let Playwright find Debian's chromium."""
+    from tests.plugins import chromium
+
+    config.pluginmanager.register(chromium, "tests.plugins.chromium")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -112,14 +105,6 @@ def _flush(url: str) -> None:
             client.flushdb()
     except redis.RedisError as error:
         raise pytest.UsageError(f"REDIS_URL={url} is not usable: {error}") from error
-
-
-def _configure_celery(url: str) -> None:
-    # Settings already read REDIS_URL for the broker; the result backend is
-    # for tests only (`.get()` on a task), the product keeps no results.
-    from kubeorch.celery import app
-
-    app.conf.update(broker_url=url, result_backend=url)
 
 
 @pytest.fixture(scope="session")
@@ -200,7 +185,7 @@ def _purge(app) -> None:
 @pytest.fixture
 def channel_layer(settings, redis_url):
     """A channels-redis layer on the test Redis, private to this test."""
-    from channels.layers import channel_layers
+    from channels.layers import channel_layers, get_channel_layer
 
     settings.CHANNEL_LAYERS = {
         "default": {
@@ -215,21 +200,6 @@ def channel_layer(settings, redis_url):
     }
     channel_layers.backends.clear()
     try:
-        yield channel_layers.get_channel_layer()
+        yield get_channel_layer()
     finally:
         channel_layers.backends.clear()
-
-
-class PlaywrightOnDebianChromium:
-    """Fixtures registered after pytest-playwright's, so these ones win."""
-
-    @pytest.fixture(scope="session")
-    def browser_type_launch_args(self, browser_type_launch_args: dict) -> dict:
-        """Launch Debian's chromium; Playwright's own browser cannot be fetched."""
-        if not Path(CHROMIUM).exists():
-            pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-        return {
-            **browser_type_launch_args,
-            "executable_path": CHROMIUM,
-            "args": CHROMIUM_ARGS,
-        }

@@ -1,14 +1,17 @@
 """The deploy engine against a real simulated cluster over real HTTP."""
 
+import json
 import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import NotFoundException
 
+from kubesim.sim import KubeSim
 from runs.engine import (
     DeployOptions,
     NodeState,
@@ -17,6 +20,8 @@ from runs.engine import (
     deploy,
     remove_all,
 )
+from workflows.ordering import apply_levels, dependencies
+from workflows.render import render_canvas
 from workflows.rendered import RenderedNode
 
 NAMESPACE = "shop"
@@ -26,10 +31,10 @@ FAST = DeployOptions(health_deadline=20, poll_interval=0.05, request_timeout=5)
 class Recorder:
     """A RunObserver that remembers what it was told and can ask to stop."""
 
-    def __init__(self, stop_after_applied: str | None = None) -> None:
+    def __init__(self, stop_on: tuple[str, str] | None = None) -> None:
         self.states: list[tuple[str, str, str]] = []
         self.lines: list[tuple[str, str]] = []
-        self.stop_after_applied = stop_after_applied
+        self.stop_on = stop_on
         self.thread_ids: set[int] = set()
 
     def node_state(self, node_id, state, message="", health=None):
@@ -40,10 +45,7 @@ class Recorder:
         self.lines.append((level, message))
 
     def should_stop(self):
-        return any(
-            (node, state) == (self.stop_after_applied, "applied")
-            for node, state, _ in self.states
-        )
+        return any((node, state) == self.stop_on for node, state, _ in self.states)
 
     def states_of(self, node_id):
         return [state for node, state, _ in self.states if node == node_id]
@@ -362,7 +364,7 @@ def test_a_rejected_manifest_fails_its_node_with_the_server_message(
 
 def test_cancellation_between_levels_applies_nothing_more(api_client, workflow_id):
     nodes, levels = three_tier(workflow_id)
-    observer = Recorder(stop_after_applied="settings")
+    observer = Recorder(stop_on=("settings", "applied"))
 
     result, _ = run(api_client, workflow_id, nodes, levels, observer=observer)
 
@@ -555,3 +557,367 @@ def test_an_ingress_nobody_serves_turns_healthy_with_a_warning_after_the_grace(
     assert result.nodes["site"].health.warnings == [
         "the controller published no address"
     ]
+
+
+CERTIFICATE_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "certificates.certs.example.test"},
+    "spec": {
+        "group": "certs.example.test",
+        "scope": "Namespaced",
+        "names": {
+            "plural": "certificates",
+            "singular": "certificate",
+            "kind": "Certificate",
+            "listKind": "CertificateList",
+        },
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+                "subresources": {"status": {}},
+            }
+        ],
+    },
+}
+
+
+def certificate(workflow_id, node="site-tls"):
+    manifest = {
+        "apiVersion": "certs.example.test/v1",
+        "kind": "Certificate",
+        "metadata": {
+            "name": node,
+            "namespace": NAMESPACE,
+            "labels": labels(workflow_id, node),
+        },
+        "spec": {"secretName": node, "dnsNames": ["shop.example.test"]},
+    }
+    return RenderedNode(node, "custom", [manifest])
+
+
+def test_a_custom_resource_is_applied_and_pruned_through_extra_kinds(
+    api_client, workflow_id
+):
+    client.ApiextensionsV1Api(api_client).create_custom_resource_definition(
+        CERTIFICATE_CRD
+    )
+    result, _ = run(api_client, workflow_id, [certificate(workflow_id)], [["site-tls"]])
+    assert result.status == RunStatus.COMPLETED, result.message
+    assert result.nodes["site-tls"].health.message == "exists"
+
+    options = DeployOptions(
+        health_deadline=20,
+        poll_interval=0.05,
+        extra_kinds=(("certs.example.test/v1", "Certificate"),),
+    )
+    result, _ = run(
+        api_client,
+        workflow_id,
+        [config_map(workflow_id)],
+        [["settings"]],
+        options=options,
+    )
+
+    assert [str(ref) for ref in result.pruned] == ["Certificate shop/site-tls"]
+
+
+def test_a_kind_the_cluster_does_not_serve_fails_its_node(api_client, workflow_id):
+    result, _ = run(api_client, workflow_id, [certificate(workflow_id)], [["site-tls"]])
+
+    assert result.status == RunStatus.FAILED
+    assert result.nodes["site-tls"].message == (
+        "the cluster does not serve kind Certificate in certs.example.test/v1"
+    )
+
+
+def node_of(workflow_id, node, kind, spec, api_version, **top):
+    pod_labels = labels(workflow_id, node)
+    manifest = {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": node, "namespace": NAMESPACE, "labels": pod_labels},
+        **top,
+    }
+    if spec is not None:
+        manifest["spec"] = spec
+    return RenderedNode(node, kind.lower(), [manifest])
+
+
+def pod_template(workflow_id, node, image="nginx:1.27", **spec):
+    return {
+        "metadata": {"labels": labels(workflow_id, node)},
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": image,
+                    "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}},
+                }
+            ],
+            **spec,
+        },
+    }
+
+
+def selector(workflow_id, node):
+    return {
+        "matchLabels": {"kubeorch.io/workflow": workflow_id, "kubeorch.io/node": node}
+    }
+
+
+def every_kind(workflow_id):
+    w = workflow_id
+    db = node_of(
+        w,
+        "db",
+        "StatefulSet",
+        {
+            "serviceName": "db",
+            "replicas": 2,
+            "selector": selector(w, "db"),
+            "template": pod_template(w, "db", image="postgres:16"),
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}},
+                    },
+                }
+            ],
+        },
+        "apps/v1",
+    )
+    headless = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "db", "namespace": NAMESPACE, "labels": labels(w, "db")},
+        "spec": {
+            "clusterIP": "None",
+            "selector": selector(w, "db")["matchLabels"],
+            "ports": [{"port": 5432}],
+        },
+    }
+    db.manifests.append(headless)
+    return [
+        node_of(w, "token", "Secret", None, "v1", stringData={"TOKEN": "s3cret"}),
+        db,
+        node_of(
+            w,
+            "agent",
+            "DaemonSet",
+            {"selector": selector(w, "agent"), "template": pod_template(w, "agent")},
+            "apps/v1",
+        ),
+        node_of(
+            w,
+            "migrate",
+            "Job",
+            {
+                "backoffLimit": 1,
+                "template": pod_template(
+                    w, "migrate", image="busybox:1.36", restartPolicy="Never"
+                ),
+            },
+            "batch/v1",
+        ),
+        node_of(
+            w,
+            "nightly",
+            "CronJob",
+            {
+                "schedule": "0 3 * * *",
+                "jobTemplate": {
+                    "spec": {
+                        "template": pod_template(
+                            w, "nightly", image="busybox:1.36", restartPolicy="Never"
+                        )
+                    }
+                },
+            },
+            "batch/v1",
+        ),
+        web_deployment(w),
+        config_map(w),
+        node_of(
+            w,
+            "web-hpa",
+            "HorizontalPodAutoscaler",
+            {
+                "scaleTargetRef": {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "web",
+                },
+                "minReplicas": 1,
+                "maxReplicas": 4,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 70},
+                        },
+                    }
+                ],
+            },
+            "autoscaling/v2",
+        ),
+        node_of(
+            w,
+            "lockdown",
+            "NetworkPolicy",
+            {"podSelector": selector(w, "web"), "policyTypes": ["Ingress"]},
+            "networking.k8s.io/v1",
+        ),
+    ]
+
+
+def test_every_built_in_kind_applies_and_becomes_healthy(api_client, workflow_id):
+    nodes = every_kind(workflow_id)
+    requests = {"requests": {"cpu": "50m", "memory": "32Mi"}}
+    nodes[5].manifests[0]["spec"]["template"]["spec"]["containers"][0]["resources"] = (
+        requests
+    )
+    levels = [
+        ["token", "settings"],
+        ["db", "agent", "migrate", "nightly", "web"],
+        ["web-hpa", "lockdown"],
+    ]
+
+    result, _ = run(api_client, workflow_id, nodes, levels)
+
+    assert result.status == RunStatus.COMPLETED, result.message
+    assert {n: o.state for n, o in result.nodes.items()} == dict.fromkeys(
+        [n.node_id for n in nodes], NodeState.HEALTHY
+    )
+    assert result.nodes["db"].health.message == "2/2 ready"
+
+
+def test_prune_keeps_the_claims_of_a_removed_statefulset(api_client, workflow_id):
+    nodes = every_kind(workflow_id)
+    run(api_client, workflow_id, nodes[:2], [["token"], ["db"]])
+
+    result, _ = run(api_client, workflow_id, nodes[:1], [["token"]])
+
+    assert sorted(str(ref) for ref in result.pruned) == [
+        "Service shop/db",
+        "StatefulSet shop/db",
+    ]
+    claims = client.CoreV1Api(api_client).list_namespaced_persistent_volume_claim(
+        NAMESPACE
+    )
+    assert sorted(c.metadata.name for c in claims.items) == ["data-db-0", "data-db-1"]
+
+
+def test_an_autoscaler_of_a_workload_without_cpu_requests_fails(
+    api_client, workflow_id
+):
+    nodes = [n for n in every_kind(workflow_id) if n.node_id in ("settings", "web")]
+    nodes.append(next(n for n in every_kind(workflow_id) if n.node_id == "web-hpa"))
+
+    result, _ = run(
+        api_client, workflow_id, nodes, [["settings"], ["web"], ["web-hpa"]]
+    )
+
+    assert result.nodes["web-hpa"].state == NodeState.DEGRADED
+    assert "missing request for cpu" in result.nodes["web-hpa"].message
+
+
+def test_a_service_that_selects_none_of_the_ready_pods_fails(api_client, workflow_id):
+    nodes, levels = three_tier(workflow_id)
+    nodes[2] = web_service(workflow_id, target="wbe")
+
+    result, _ = run(api_client, workflow_id, nodes, levels)
+
+    assert result.status == RunStatus.FAILED
+    assert result.nodes["web-svc"].state == NodeState.DEGRADED
+    assert result.nodes["web-svc"].message.startswith("selects no pod")
+    assert result.nodes["web"].state == NodeState.HEALTHY
+
+
+def test_cancellation_while_waiting_for_health_ends_the_wait(api_client, workflow_id):
+    nodes, levels = three_tier(workflow_id)
+    nodes.append(site_ingress(workflow_id, ingress_class="unserved"))
+    observer = Recorder(stop_on=("site", "progressing"))
+
+    started = time.monotonic()
+    result, _ = run(api_client, workflow_id, nodes, [*levels, ["site"]], observer)
+
+    assert time.monotonic() - started < 5
+    assert result.status == RunStatus.CANCELLED
+    assert result.message == "cancelled while waiting for health"
+    assert result.nodes["site"].message == (
+        "waiting for the ingress controller to publish an address"
+    )
+
+
+class StopsClusterAfter(Recorder):
+    """Stops the cluster once a node is applied, as if it went away."""
+
+    def __init__(self, sim, node_id):
+        super().__init__()
+        self.sim, self.node_id = sim, node_id
+
+    def node_state(self, node_id, state, message="", health=None):
+        super().node_state(node_id, state, message, health)
+        if (node_id, state) == (self.node_id, "applied"):
+            self.sim.stop()
+
+
+def test_a_cluster_lost_between_levels_fails_the_rest_promptly(tmp_path, workflow_id):
+    sim = KubeSim(mode="instant").start()
+    sim.write_kubeconfig(tmp_path / "kubeconfig")
+    api = config.new_client_from_config(config_file=str(tmp_path / "kubeconfig"))
+    nodes, levels = three_tier(workflow_id)
+    url = sim.url
+
+    started = time.monotonic()
+    result, _ = run(api, workflow_id, nodes, levels, StopsClusterAfter(sim, "settings"))
+
+    assert time.monotonic() - started < 3
+    assert result.status == RunStatus.FAILED
+    assert (
+        result.message == f"cluster {url} did not answer within 5 s: Connection refused"
+    )
+    assert result.nodes["settings"].state == NodeState.APPLIED
+    assert result.nodes["web"].state == NodeState.FAILED
+    assert result.nodes["web-svc"].state == NodeState.FAILED
+
+
+THREE_TIER = Path(__file__).parents[1] / "workflows" / "fixtures" / "three_tier.json"
+
+
+def test_a_rendered_canvas_deploys_in_its_levels_and_becomes_healthy(
+    api_client, workflow_id
+):
+    canvas = json.loads(THREE_TIER.read_text())
+    # TODO(kubesim): the PostgreSQL StatefulSet is left out until kubesim
+    # accepts volumeMounts that name a volumeClaimTemplate (valid upstream).
+    nodes = [n for n in canvas["nodes"] if n["id"] not in ("db", "db-svc")]
+    kept = {n["id"] for n in nodes}
+    edges = [e for e in canvas["edges"] if {e["source"], e["target"]} <= kept]
+    rendered = render_canvas(
+        nodes, edges, workflow_id=workflow_id, namespace=NAMESPACE, reveal=str
+    )
+
+    result, _ = run(
+        api_client,
+        workflow_id,
+        rendered,
+        apply_levels(nodes, edges),
+        depends_on=dependencies(nodes, edges),
+    )
+
+    assert result.status == RunStatus.COMPLETED, result.message
+    assert {o.state for o in result.nodes.values()} == {NodeState.HEALTHY}
+    assert set(result.nodes) == kept
