@@ -264,9 +264,22 @@ def _allocates(container: dict) -> bool:
 
 
 def _timed(start: datetime, texts: tuple[str, ...]) -> list[tuple[datetime, str]]:
-    return [
-        (start + timedelta(milliseconds=10 * i), text) for i, text in enumerate(texts)
-    ]
+    lines = []
+    for i, text in enumerate(texts):
+        when = start + timedelta(milliseconds=10 * i)
+        lines.append((when, _stamped(text, when)))
+    return lines
+
+
+def _stamped(text: str, when: datetime) -> str:
+    """Put the image's own time format where a line asks for it."""
+    if "{nginx_time}" in text:
+        text = text.replace("{nginx_time}", when.strftime("%Y/%m/%d %H:%M:%S"))
+    if "{pg_time}" in text:
+        text = text.replace(
+            "{pg_time}", when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+        )
+    return text
 
 
 def _periodic(
@@ -353,9 +366,9 @@ def _nginx_profile(tag: str) -> LogProfile:
             "/docker-entrypoint.sh: Launching "
             "/docker-entrypoint.d/10-listen-on-ipv6-by-default.sh",
             "/docker-entrypoint.sh: Configuration complete; ready for start up",
-            '[notice] 1#1: using the "epoll" event method',
-            f"[notice] 1#1: nginx/{version}",
-            "[notice] 1#1: start worker processes",
+            '{nginx_time} [notice] 1#1: using the "epoll" event method',
+            f"{{nginx_time}} [notice] 1#1: nginx/{version}",
+            "{nginx_time} [notice] 1#1: start worker processes",
         ),
         every=10.0,
         periodic='{client} - - [{when}] "GET / HTTP/1.1" 200 615 "-" "kube-probe/1.32" "-"',
@@ -367,11 +380,11 @@ def _postgres_profile(tag: str) -> LogProfile:
     return LogProfile(
         start=(
             "PostgreSQL init process complete; ready for start up.",
-            f"LOG:  starting PostgreSQL {version} on x86_64-pc-linux-gnu, compiled by gcc",
-            'LOG:  listening on IPv4 address "0.0.0.0", port 5432',
-            'LOG:  listening on Unix socket "/var/run/postgresql/.s.PGSQL.5432"',
-            "LOG:  database system was shut down at startup",
-            "LOG:  database system is ready to accept connections",
+            f"{{pg_time}} [1] LOG:  starting PostgreSQL {version} on x86_64-pc-linux-gnu, compiled by gcc",
+            '{pg_time} [1] LOG:  listening on IPv4 address "0.0.0.0", port 5432',
+            '{pg_time} [1] LOG:  listening on Unix socket "/var/run/postgresql/.s.PGSQL.5432"',
+            "{pg_time} [1] LOG:  database system was shut down at startup",
+            "{pg_time} [1] LOG:  database system is ready to accept connections",
         ),
         every=300.0,
         periodic="{stamp} [27] LOG:  checkpoint starting: time",

@@ -6,6 +6,9 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+from workflows import actions as workflow_actions
+from workflows import triggers
+
 from . import actions
 from .models import Run
 
@@ -35,3 +38,21 @@ def fail_abandoned_runs_task() -> int:
     if finished:
         logger.warning("finished %s abandoned runs as failed", len(finished))
     return len(finished)
+
+
+@shared_task(soft_time_limit=300, time_limit=330)
+def remove_workflow_objects_task(workflow_id: str) -> int:
+    """Delete an archived workflow's cluster objects; safe to run twice."""
+    try:
+        removed = workflow_actions.remove_cluster_objects(workflow_id)
+    except SoftTimeLimitExceeded:
+        workflow_actions.fail_cleanup(workflow_id, "The removal took longer than 300 s.")
+        return 0
+    return len(removed)
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def scheduled_run_task(workflow_id: str) -> str | None:
+    """Start a scheduled run (Celery beat fires it); skip one already running."""
+    run = triggers.run_on_schedule(workflow_id)
+    return str(run.pk) if run else None

@@ -34,7 +34,7 @@ def test_nginx_prints_its_start_up_and_probe_requests(kube):
 
     first = lines(kube, pod)
     assert first[0].startswith("/docker-entrypoint.sh:")
-    assert "[notice] 1#1: nginx/1.27.3" in first
+    assert any(line.endswith(" [notice] 1#1: nginx/1.27.3") for line in first)
 
     kube.advance(35)
 
@@ -48,8 +48,10 @@ def test_nginx_prints_its_start_up_and_probe_requests(kube):
 def test_postgres_says_it_is_ready(kube):
     kube.create(r.DEPLOYMENT, deployment("db", image="postgres:16", replicas=1))
 
-    assert "LOG:  database system is ready to accept connections" in lines(
-        kube, kube.pods("db")[0]
+    text = lines(kube, kube.pods("db")[0])
+
+    assert text[-1].endswith(
+        " UTC [1] LOG:  database system is ready to accept connections"
     )
 
 
