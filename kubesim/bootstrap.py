@@ -155,7 +155,7 @@ def _node_info(name: str) -> dict:
     version = SERVER_VERSION["gitVersion"].split("-")[0]
     return {
         "architecture": "amd64",
-        "bootID": f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}",
+        "bootID": _as_uuid(digest[:32]),
         "containerRuntimeVersion": "containerd://1.7.24",
         "kernelVersion": "6.1.0-kubesim",
         "kubeProxyVersion": version,
@@ -163,9 +163,12 @@ def _node_info(name: str) -> dict:
         "machineID": digest[:32],
         "operatingSystem": "linux",
         "osImage": "Debian GNU/Linux 12 (bookworm)",
-        "systemUUID": f"{digest[32:40]}-{digest[40:44]}-{digest[44:48]}-{digest[48:52]}-"
-        f"{digest[52:64]}",
+        "systemUUID": _as_uuid(digest[32:]),
     }
+
+
+def _as_uuid(hex32: str) -> str:
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:32]}"
 
 
 def lease_object(node_name: str, clock) -> dict:

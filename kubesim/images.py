@@ -110,15 +110,19 @@ def pull_failure(image: str, has_pull_secret: bool) -> PullFailure | None:
     if any(marker in image.lower() for marker in MISSING_MARKERS):
         return PullFailure(
             "ErrImagePull",
-            f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref.full}":'
+            "rpc error: code = NotFound desc = failed to pull and unpack image "
+            f'"{ref.full}":'
             f' failed to resolve reference "{ref.full}": {ref.full}: not found',
         )
     if ref.host == PRIVATE_REGISTRY and not has_pull_secret:
         return PullFailure(
             "ErrImagePull",
-            f'rpc error: code = Unknown desc = failed to pull and unpack image "{ref.full}":'
-            f' failed to resolve reference "{ref.full}": pull access denied, repository '
-            "does not exist or may require authorization: authorization failed: no basic "
+            "rpc error: code = Unknown desc = failed to pull and unpack image "
+            f'"{ref.full}":'
+            f' failed to resolve reference "{ref.full}": pull access denied, '
+            "repository "
+            "does not exist or may require authorization: authorization failed: no "
+            "basic "
             "auth credentials",
         )
     return None
@@ -360,7 +364,8 @@ def _nginx_profile(tag: str) -> LogProfile:
     version = tag if tag[:1].isdigit() else "1.27.3"
     return LogProfile(
         start=(
-            "/docker-entrypoint.sh: /docker-entrypoint.d/ is not empty, will attempt to "
+            "/docker-entrypoint.sh: /docker-entrypoint.d/ is not empty, will attempt "
+            "to "
             "perform configuration",
             "/docker-entrypoint.sh: Looking for shell scripts in /docker-entrypoint.d/",
             "/docker-entrypoint.sh: Launching "
@@ -371,7 +376,9 @@ def _nginx_profile(tag: str) -> LogProfile:
             "{nginx_time} [notice] 1#1: start worker processes",
         ),
         every=10.0,
-        periodic='{client} - - [{when}] "GET / HTTP/1.1" 200 615 "-" "kube-probe/1.32" "-"',
+        periodic=(
+            '{client} - - [{when}] "GET / HTTP/1.1" 200 615 "-" "kube-probe/1.32" "-"'
+        ),
     )
 
 
@@ -380,9 +387,11 @@ def _postgres_profile(tag: str) -> LogProfile:
     return LogProfile(
         start=(
             "PostgreSQL init process complete; ready for start up.",
-            f"{{pg_time}} [1] LOG:  starting PostgreSQL {version} on x86_64-pc-linux-gnu, compiled by gcc",
+            f"{{pg_time}} [1] LOG:  starting PostgreSQL {version} on "
+            "x86_64-pc-linux-gnu, compiled by gcc",
             '{pg_time} [1] LOG:  listening on IPv4 address "0.0.0.0", port 5432',
-            '{pg_time} [1] LOG:  listening on Unix socket "/var/run/postgresql/.s.PGSQL.5432"',
+            "{pg_time} [1] LOG:  listening on Unix socket "
+            '"/var/run/postgresql/.s.PGSQL.5432"',
             "{pg_time} [1] LOG:  database system was shut down at startup",
             "{pg_time} [1] LOG:  database system is ready to accept connections",
         ),
@@ -396,7 +405,8 @@ def _redis_profile(tag: str) -> LogProfile:
     return LogProfile(
         start=(
             "1:C # oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo",
-            f"1:C # Redis version={version}, bits=64, commit=00000000, modified=0, pid=1",
+            f"1:C # Redis version={version}, bits=64, commit=00000000, modified=0, "
+            "pid=1",
             "1:M * Running mode=standalone, port=6379.",
             "1:M * Server initialized",
             "1:M * Ready to accept connections tcp",
@@ -484,10 +494,3 @@ def _sha(text: str) -> str:
 def container_id(pod_uid: str, container: str, restart_count: int) -> str:
     """Return a stable containerd id for one run of a container."""
     return "containerd://" + _sha(f"{pod_uid}/{container}/{restart_count}")
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Return a datetime in UTC (naive ones are taken as UTC)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

@@ -46,7 +46,9 @@ def remove_workflow_objects_task(workflow_id: str) -> int:
     try:
         removed = workflow_actions.remove_cluster_objects(workflow_id)
     except SoftTimeLimitExceeded:
-        workflow_actions.fail_cleanup(workflow_id, "The removal took longer than 300 s.")
+        workflow_actions.fail_cleanup(
+            workflow_id, "The removal took longer than 300 s."
+        )
         return 0
     return len(removed)
 

@@ -179,7 +179,7 @@ def remove_cluster_objects(workflow_id) -> list[engine.ObjectRef]:
     options = engine.DeployOptions(
         parallelism=settings.KUBEORCH_APPLY_PARALLELISM,
         request_timeout=settings.KUBEORCH_KUBE_TIMEOUT,
-        extra_kinds=tuple(sorted(_custom_kinds(workflow))),
+        extra_kinds=tuple(sorted(custom_kinds(workflow))),
     )
     try:
         with connect(workflow.cluster) as api_client:
@@ -202,18 +202,16 @@ def fail_cleanup(workflow_id, reason: str) -> None:
     _record_cleanup(workflow_id, Workflow.Cleanup.FAILED, reason)
 
 
-def _custom_kinds(workflow: Workflow) -> set[tuple[str, str]]:
-    """Return the (apiVersion, kind) of every custom resource it deployed."""
-    canvases = [workflow.nodes]
-    canvases += WorkflowVersion.objects.filter(
-        workflow=workflow, runs__isnull=False
-    ).distinct().values_list("nodes", flat=True)
-    return {
-        (node["data"].get("apiVersion", ""), node["data"].get("kind", ""))
-        for nodes in canvases
-        for node in nodes
-        if node.get("type") == "customresource" and isinstance(node.get("data"), dict)
-    }
+def custom_kinds(workflow: Workflow) -> set[tuple[str, str]]:
+    """Return the (apiVersion, kind) of every custom resource of any version."""
+    canvases = [workflow.nodes, *workflow.versions.values_list("nodes", flat=True)]
+    kinds = set()
+    for nodes in canvases:
+        for node in nodes:
+            data = node.get("data") or {}
+            if node.get("type") == "customresource" and data.get("kind"):
+                kinds.add((data.get("apiVersion", ""), data["kind"]))
+    return kinds
 
 
 def _record_cleanup(workflow_id, state: str, message: str) -> None:

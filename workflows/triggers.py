@@ -129,7 +129,10 @@ def set_schedule(workflow_id, *, cron: str, time_zone: str, enabled: bool = True
         _drop_unused_crontab(previous)
     logger.info(
         "workflow %s scheduled at %r (%s), %s",
-        workflow.pk, expression, time_zone, "enabled" if enabled else "disabled",
+        workflow.pk,
+        expression,
+        time_zone,
+        "enabled" if enabled else "disabled",
     )
     return workflow
 

@@ -1,4 +1,4 @@
-"""Compare two canvases: nodes and edges added, removed and modified.
+"""Compare two canvases (nodes and edges added, removed, modified); export one.
 
 Nodes and edges are matched by id. A modified node lists its changed fields
 as paths from the node ("data.image", "data.env[name=APP_ENV].value") with
@@ -18,15 +18,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from workflows.kinds import get_kind
-from workflows.kinds.base import MASK
+from workflows.kinds.base import MANAGED_BY, MASK
 from workflows.kinds.fields import SEALED_PREFIX, sensitive_values
+from workflows.render import YAML_DUMPER, namespaces_of, render_canvas, render_yaml
+from workflows.rendered import RenderedNode
+from workflows.secrets import reveal_masked
 
 # A key that reads well after a dot; any other is written ["key"].
 PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # List items carrying a unique value under this key are matched by it.
 IDENTITY_KEY = "name"
 EDGE_FIELDS = ("source", "target", "sourceHandle", "targetHandle", "data")
+# Namespaces every cluster has; an export does not declare them.
+BUILTIN_NAMESPACES = frozenset(
+    {"default", "kube-system", "kube-public", "kube-node-lease"}
+)
 
 
 @dataclass(frozen=True)
@@ -287,3 +296,96 @@ def _edge_summary(edge: dict) -> dict:
 
 def _by_id(items: list[dict]) -> dict[str, dict]:
     return {item.get("id"): item for item in items if isinstance(item, dict)}
+
+
+# Export -------------------------------------------------------------------------
+
+
+def export_yaml(
+    nodes: list[dict],
+    edges: list[dict],
+    *,
+    workflow_id: str,
+    namespace: str,
+    title: str,
+    reveal: Callable[[str], str] | None = None,
+) -> str:
+    """Return a canvas as multi-document YAML ready for `kubectl apply`.
+
+    Objects carry the workflow's ownership labels, as a run applies them,
+    and the namespaces they need come first. Without `reveal` no secret
+    value leaves the server: every Secret is left out (named in the header,
+    with its keys) rather than exported with placeholders a `kubectl apply`
+    would write over the real values.
+    """
+    rendered = render_canvas(
+        nodes,
+        edges,
+        workflow_id=workflow_id,
+        namespace=namespace,
+        reveal=reveal or reveal_masked,
+    )
+    omitted: list[str] = []
+    if reveal is None:
+        rendered, omitted = _without_secrets(rendered)
+    documents = [_dump(doc) for doc in _namespace_documents(rendered)]
+    objects = render_yaml(rendered).removeprefix("---\n")
+    if objects:
+        documents.append(objects)
+    return _export_header(title, omitted) + "".join(f"---\n{d}" for d in documents)
+
+
+def _without_secrets(rendered: list[RenderedNode]):
+    kept, omitted = [], []
+    for node in rendered:
+        manifests = []
+        for manifest in node.manifests:
+            if manifest["kind"] != "Secret":
+                manifests.append(manifest)
+                continue
+            keys = sorted({*manifest.get("data", {}), *manifest.get("stringData", {})})
+            meta = manifest["metadata"]
+            omitted.append(
+                f"{meta.get('namespace', '')}/{meta['name']} ({', '.join(keys)})"
+            )
+        if manifests:
+            kept.append(RenderedNode(node.node_id, node.kind, manifests))
+    return kept, omitted
+
+
+def _namespace_documents(rendered: list[RenderedNode]) -> list[dict]:
+    """Return the Namespaces the objects need that no node renders."""
+    made = {
+        m["metadata"]["name"]
+        for node in rendered
+        for m in node.manifests
+        if m["kind"] == "Namespace"
+    }
+    needed = sorted(namespaces_of(rendered) - made - BUILTIN_NAMESPACES)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {MANAGED_BY: "kubeorch"}},
+        }
+        for name in needed
+    ]
+
+
+def _dump(document: dict) -> str:
+    body = yaml.dump(document, Dumper=YAML_DUMPER, sort_keys=False)
+    return f"# namespace the objects need (a run creates it when missing)\n{body}"
+
+
+def _export_header(title: str, omitted: list[str]) -> str:
+    lines = [
+        f"# {title}",
+        "# Apply with: kubectl apply --server-side --field-manager=kubeorch -f FILE",
+    ]
+    if omitted:
+        lines.append(
+            "# Secret values are not exported; these Secrets are left out, create "
+            "them first:"
+        )
+        lines += [f"#   {item}" for item in omitted]
+    return "\n".join(lines) + "\n"

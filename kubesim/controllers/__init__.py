@@ -63,7 +63,7 @@ __all__ = ["ControllerManager"]
 
 
 class ControllerManager:
-    """Run every controller over the store: step by step, to a fixpoint, or in a thread."""
+    """Run every controller over the store: a step, a fixpoint, or a thread."""
 
     def __init__(self, store, clock, *, realistic: bool) -> None:
         self.store = store
@@ -85,7 +85,8 @@ class ControllerManager:
         with store.lock:
             self._epoch = store.epoch
             self.cache.load(store)
-            store.add_listener(self._on_change)
+            # The mirror never changes what it holds, so it can share the objects.
+            store.add_listener(self._on_change, copy=False)
             self._prime()
         self._last_resync = clock.time()
 
@@ -248,7 +249,8 @@ def _container_name(pod: dict, container: str | None) -> str:
         if len(names) == 1:
             return names[0]
         raise errors.bad_request(
-            f"a container name must be specified for pod {pod['metadata']['name']}, choose "
+            f"a container name must be specified for pod {pod['metadata']['name']}, "
+            "choose "
             f"one of: [{' '.join(names)}]"
         )
     if container not in every:

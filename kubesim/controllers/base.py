@@ -221,6 +221,3 @@ class Controller:
     def reconcile(self, namespace: str, name: str) -> None:
         """Bring one object's children and status in line with its spec."""
         raise NotImplementedError
-
-    def tick(self) -> None:
-        """Do work that is not keyed by object (called once per step)."""

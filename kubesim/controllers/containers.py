@@ -22,7 +22,6 @@ from .meta import seconds_of
 BACKOFF_START = 10.0
 BACKOFF_MAX = 300.0
 MAX_TRANSITIONS = 400
-PULL_REASONS = ("ErrImagePull", "ImagePullBackOff")
 
 
 def restart_backoff(restart_count: int) -> float:
@@ -224,7 +223,8 @@ class ContainerRun:
     def _back_off_pull(self) -> None:
         image = self.spec.get("image") or ""
         _, details = self.state
-        message = f'Back-off pulling image "{image}": ErrImagePull: {details.get("message", "")}'
+        error = details.get("message", "")
+        message = f'Back-off pulling image "{image}": ErrImagePull: {error}'
         self._set_waiting("ImagePullBackOff", message)
         self.events.append(
             Told("Normal", "BackOff", f'Back-off pulling image "{image}"')
@@ -265,9 +265,7 @@ class ContainerRun:
 
     def _while_running(self, details: dict, now: float) -> bool:
         started = seconds_of(details.get("startedAt")) or now
-        outcome = images.run_outcome(
-            self.spec, batch=self.env.batch, timings=self.env.delays
-        )
+        outcome = self._outcome()
         exit_at = None if outcome.exit_after is None else started + outcome.exit_after
         if exit_at is not None and exit_at <= now:
             self._terminate(outcome, started, exit_at)
@@ -325,7 +323,8 @@ class ContainerRun:
         delay = int(restart_backoff(count))
         self._set_waiting(
             "CrashLoopBackOff",
-            f"back-off {_duration(delay)} restarting failed container={self.name} pod={who}",
+            f"back-off {_duration(delay)} restarting failed container={self.name} "
+            f"pod={who}",
         )
         self.events.append(
             Told(
@@ -341,9 +340,7 @@ class ContainerRun:
         Return when the restart being replayed happens after the jump.
         """
         count = self.status.get("restartCount", 0)
-        outcome = images.run_outcome(
-            self.spec, batch=self.env.batch, timings=self.env.delays
-        )
+        outcome = self._outcome()
         if restart_backoff(count) < BACKOFF_MAX or outcome.exit_after is None:
             return restart_at
         cycle = BACKOFF_MAX + math.floor(outcome.exit_after)
@@ -352,6 +349,13 @@ class ContainerRun:
             return restart_at
         self.status["restartCount"] = count + skipped
         return restart_at + skipped * cycle
+
+    def _outcome(self) -> images.Outcome:
+        delays = self.env.delays
+        timings = images.Timings(
+            run_to_completion=delays.run_to_completion, crash_after=delays.crash_after
+        )
+        return images.run_outcome(self.spec, batch=self.env.batch, timings=timings)
 
     def _restarts(self, exit_code: int) -> bool:
         if not self.env.restarts:

@@ -201,7 +201,8 @@ class CronJobController(Controller):
                     CRONJOB,
                     "Normal",
                     "SawCompletedJob",
-                    f"Saw completed job: {job['metadata']['name']}, condition: Complete",
+                    f"Saw completed job: {job['metadata']['name']}, condition: "
+                    "Complete",
                     COMPONENT,
                 )
         for job in jobs:

@@ -172,9 +172,6 @@ class EventController(Controller):
 
     name = "events"
 
-    def tick(self) -> None:
-        """Nothing per step: expiry runs on resync."""
-
     def resync(self) -> None:
         """Delete events older than the TTL."""
         horizon = self.ctx.now() - EVENT_TTL_SECONDS

@@ -10,7 +10,10 @@ logger = logging.getLogger(__name__)
 
 
 class GarbageCollector(Controller):
-    """Collect orphans by ownerReferences (the store cascades deletes; this catches the rest).
+    """Collect objects whose owners are all gone.
+
+    The store already cascades deletes; this catches what it cannot see, such
+    as an object created with an owner that does not exist.
 
     Keys are (uid, "") rather than (namespace, name): an orphan is found by the
     uid of the owner that went away.

@@ -92,7 +92,8 @@ class HorizontalPodAutoscalerController(Controller):
                 raise MetricError(
                     f"FailedGet{kind}Metric",
                     f"the HPA was unable to compute the replica count: unable to get "
-                    f"{kind.lower()} metric: no custom metrics API (custom.metrics.k8s.io) "
+                    f"{kind.lower()} metric: no custom metrics API "
+                    "(custom.metrics.k8s.io) "
                     f"registered",
                 )
             count, reading, why = self._resource(metric["resource"], pods, current)
@@ -122,17 +123,22 @@ class HorizontalPodAutoscalerController(Controller):
                 if name not in requests:
                     raise MetricError(
                         "FailedGetResourceMetric",
-                        f"the HPA was unable to compute the replica count: failed to get "
-                        f"{name} resource metric value: failed to get {name} utilization: "
-                        f"missing request for {name} in container {container.get('name')} "
+                        "the HPA was unable to compute the replica count: failed to "
+                        "get "
+                        f"{name} resource metric value: failed to get {name} "
+                        "utilization: "
+                        f"missing request for {name} in container "
+                        f"{container.get('name')} "
                         f"of Pod {pod['metadata']['name']}",
                     )
         measured = [p for p in pods if self._has_metrics(p)]
         if not measured:
             raise MetricError(
                 "FailedGetResourceMetric",
-                f"the HPA was unable to compute the replica count: failed to get {name} "
-                f"resource metric value: failed to get {name} utilization: did not receive "
+                "the HPA was unable to compute the replica count: failed to get "
+                f"{name} "
+                f"resource metric value: failed to get {name} utilization: did not "
+                "receive "
                 f"metrics for targeted pods (pods might be unready)",
             )
         utilization = sum(_utilization(p, name) for p in measured) / len(measured)
@@ -253,7 +259,7 @@ class HorizontalPodAutoscalerController(Controller):
         self._write(hpa, status)
 
     def _stabilising(self, hpa: dict) -> bool:
-        """Hold a scale-down until the stabilisation window since the last change passed."""
+        """Hold a scale-down until the stabilisation window has passed."""
         behavior = ((hpa.get("spec") or {}).get("behavior") or {}).get(
             "scaleDown"
         ) or {}

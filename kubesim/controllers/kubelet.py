@@ -163,67 +163,63 @@ class Kubelet(Controller):
         namespace = pod["metadata"]["namespace"]
         for env in container.get("env") or []:
             source = env.get("valueFrom") or {}
-            for field, rt, kind in (
-                ("configMapKeyRef", CONFIGMAP, "ConfigMap"),
-                ("secretKeyRef", SECRET, "Secret"),
-            ):
-                ref = source.get(field)
-                if ref:
-                    problem = self._key_problem(namespace, rt, kind, ref)
+            for field, rt in (("configMapKeyRef", CONFIGMAP), ("secretKeyRef", SECRET)):
+                if source.get(field):
+                    problem = self._key_problem(namespace, rt, source[field])
                     if problem:
                         return problem
         for env_from in container.get("envFrom") or []:
-            for field, rt, kind in (
-                ("configMapRef", CONFIGMAP, "configmap"),
-                ("secretRef", SECRET, "secret"),
-            ):
-                ref = env_from.get(field)
-                if ref and not ref.get("optional"):
-                    if self.cache.get(rt, namespace, ref.get("name", "")) is None:
-                        return f'{kind} "{ref.get("name")}" not found'
+            for field, rt in (("configMapRef", CONFIGMAP), ("secretRef", SECRET)):
+                ref = env_from.get(field) or {}
+                problem = self._object_problem(namespace, rt, ref.get("name"), ref)
+                if ref and problem:
+                    return problem
         return None
 
-    def _key_problem(self, namespace: str, rt, kind: str, ref: dict) -> str | None:
+    def _key_problem(self, namespace: str, rt, ref: dict) -> str | None:
         name, key = ref.get("name", ""), ref.get("key", "")
+        problem = self._object_problem(namespace, rt, name, ref)
+        if problem or ref.get("optional"):
+            return problem
         obj = self.cache.get(rt, namespace, name)
-        if obj is None:
-            return None if ref.get("optional") else f'{kind.lower()} "{name}" not found'
-        if key in _keys(obj) or ref.get("optional"):
+        if obj is None or key in _keys(obj):
             return None
-        return f"couldn't find key {key} in {kind} {namespace}/{name}"
+        return f"couldn't find key {key} in {rt.kind} {namespace}/{name}"
+
+    def _object_problem(self, namespace: str, rt, name, ref: dict) -> str | None:
+        if ref.get("optional") or self.cache.get(rt, namespace, name or "") is not None:
+            return None
+        return f'{rt.kind.lower()} "{name}" not found'
 
     def _mount_problem(self, pod: dict) -> str | None:
         """Return why a volume cannot be mounted (a missing ConfigMap or Secret)."""
         namespace = pod["metadata"]["namespace"]
         for volume in (pod.get("spec") or {}).get("volumes") or []:
-            sources = [volume]
-            sources += (volume.get("projected") or {}).get("sources") or []
+            sources = [volume, *((volume.get("projected") or {}).get("sources") or [])]
             for source in sources:
                 problem = self._source_problem(namespace, source)
                 if problem:
-                    return f'MountVolume.SetUp failed for volume "{volume.get("name")}" : {problem}'
+                    name = volume.get("name")
+                    return f'MountVolume.SetUp failed for volume "{name}" : {problem}'
         return None
 
     def _source_problem(self, namespace: str, source: dict) -> str | None:
-        config_map = source.get("configMap")
-        if config_map and not config_map.get("optional"):
-            obj = self.cache.get(CONFIGMAP, namespace, config_map.get("name", ""))
+        for field, rt, name_field in (
+            ("configMap", CONFIGMAP, "name"),
+            ("secret", SECRET, "secretName"),
+        ):
+            ref = source.get(field)
+            if not ref or ref.get("optional"):
+                continue
+            name = ref.get(name_field) or ref.get("name") or ""
+            obj = self.cache.get(rt, namespace, name)
             if obj is None:
-                return f'configmap "{config_map.get("name")}" not found'
-            for item in config_map.get("items") or []:
+                return f'{rt.kind.lower()} "{name}" not found'
+            for item in ref.get("items") or []:
                 if item.get("key") not in _keys(obj):
-                    return f"configmap references non-existent config key: {item.get('key')}"
-        secret = source.get("secret")
-        if secret and not secret.get("optional"):
-            name = secret.get("secretName") or secret.get("name") or ""
-            obj = self.cache.get(SECRET, namespace, name)
-            if obj is None:
-                return f'secret "{name}" not found'
-            for item in secret.get("items") or []:
-                if item.get("key") not in _keys(obj):
-                    return (
-                        f"secret references non-existent secret key: {item.get('key')}"
-                    )
+                    noun = "config" if rt is CONFIGMAP else "secret"
+                    key = item.get("key")
+                    return f"{field.lower()} references non-existent {noun} key: {key}"
         return None
 
     def _claims_unbound(self, pod: dict) -> bool:

@@ -35,22 +35,6 @@ def controller_uid(obj: dict) -> str | None:
     return None
 
 
-def is_controlled_by(obj: dict, owner: dict) -> bool:
-    """Return whether owner is the controller of obj."""
-    return controller_uid(obj) == owner["metadata"]["uid"]
-
-
-def key_of(obj: dict) -> tuple[str, str]:
-    """Return (namespace, name) of an object ("" for cluster-scoped)."""
-    meta = obj["metadata"]
-    return meta.get("namespace") or "", meta["name"]
-
-
-def labels_of(obj: dict) -> dict:
-    """Return the object's labels (never None)."""
-    return obj["metadata"].get("labels") or {}
-
-
 def is_deleting(obj: dict) -> bool:
     """Return whether the object carries a deletionTimestamp."""
     return bool(obj["metadata"].get("deletionTimestamp"))
@@ -138,16 +122,6 @@ def make_condition(
     if message:
         condition["message"] = message
     return condition
-
-
-def put_condition(status: dict, condition: dict) -> None:
-    """Replace or append a condition in a status, keeping the order."""
-    conditions = status.setdefault("conditions", [])
-    for i, existing in enumerate(conditions):
-        if existing.get("type") == condition["type"]:
-            conditions[i] = condition
-            return
-    conditions.append(condition)
 
 
 def drop_zero(status: dict, *fields: str) -> dict:

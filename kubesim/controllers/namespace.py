@@ -10,7 +10,7 @@ from .meta import is_deleting, make_condition
 
 
 class NamespaceController(Controller):
-    """Mark new namespaces Active, give them a "default" ServiceAccount, finish deletes."""
+    """Activate namespaces, give each a "default" ServiceAccount, finish deletes."""
 
     primary = NAMESPACE
     name = "namespace"

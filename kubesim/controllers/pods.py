@@ -167,14 +167,6 @@ def _default_pod_spec(spec: dict) -> None:
         container.setdefault("resources", {})
 
 
-def has_owner_kind(pod: dict, kind: str) -> bool:
-    """Return whether the pod's controller is of the given kind."""
-    for ref in pod["metadata"].get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == kind:
-            return True
-    return False
-
-
 def pod_rank(pod: dict) -> tuple:
     """Return a sort key putting the pods to delete first (as ReplicaSets do)."""
     status = pod.get("status") or {}

@@ -135,7 +135,8 @@ class Scheduler(Controller):
                 )
             if is_deleting(claim):
                 return (
-                    f'persistentvolumeclaim "{claim_ref["claimName"]}" is being deleted',
+                    f'persistentvolumeclaim "{claim_ref["claimName"]}" is being '
+                    "deleted",
                     [],
                     [],
                 )
@@ -314,6 +315,7 @@ def _message(reasons: tuple[Counter, Counter], node_count: int) -> str:
 
 def _volume_message(problem: str, node_count: int) -> str:
     return (
-        f"0/{node_count} nodes are available: {problem}. preemption: 0/{node_count} nodes "
+        f"0/{node_count} nodes are available: {problem}. preemption: 0/{node_count} "
+        "nodes "
         f"are available: {node_count} {NOT_HELPFUL}."
     )

@@ -29,7 +29,7 @@ class LoadBalancerController(Controller):
         self._since.clear()
 
     def reconcile(self, namespace: str, name: str) -> None:
-        """Give a LoadBalancer Service an address once it is ready; clear it otherwise."""
+        """Give a LoadBalancer Service an address in time; clear it otherwise."""
         service = self.cache.get(SERVICE, namespace, name)
         if service is None or is_deleting(service):
             return

@@ -225,7 +225,8 @@ class StatefulSetController(Controller):
                 STATEFULSET,
                 "Normal",
                 "SuccessfulCreate",
-                f"create Claim {claim_name} Pod {pod_name} in StatefulSet {meta['name']} "
+                f"create Claim {claim_name} Pod {pod_name} in StatefulSet "
+                f"{meta['name']} "
                 "success",
                 COMPONENT,
             )
@@ -238,7 +239,8 @@ class StatefulSetController(Controller):
             STATEFULSET,
             "Normal",
             "SuccessfulDelete",
-            f"delete Pod {pod['metadata']['name']} in StatefulSet {meta['name']} successful",
+            f"delete Pod {pod['metadata']['name']} in StatefulSet {meta['name']} "
+            "successful",
             COMPONENT,
         )
         retention = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}

@@ -34,7 +34,7 @@ class ClaimController(Controller):
                 self.enqueue_obj(claim)
 
     def on_volume(self, event_type: str, obj: dict, old: dict | None) -> None:
-        """Queue the claim a volume points at, and unbound claims (for static binding)."""
+        """Queue the claim a volume points at, and unbound claims (static binding)."""
         ref = (obj.get("spec") or {}).get("claimRef")
         if ref:
             self.enqueue((ref.get("namespace", ""), ref.get("name", "")))
@@ -275,7 +275,8 @@ class ClaimController(Controller):
                 PVC,
                 "Warning",
                 "ClaimLost",
-                "Bound claim has lost its PersistentVolume. Data on the volume is lost!",
+                "Bound claim has lost its PersistentVolume. Data on the volume is "
+                "lost!",
                 COMPONENT,
             )
 
@@ -329,7 +330,7 @@ class VolumeController(Controller):
         )
 
     def _release_finalizer(self, volume: dict, ref: dict | None) -> None:
-        """Let a deleted volume go once no claim uses it (the pv-protection finalizer)."""
+        """Let a deleted volume go once no claim uses it (pv-protection)."""
         if ref:
             claim = self.cache.get(PVC, ref.get("namespace"), ref.get("name", ""))
             if claim is not None and claim["metadata"]["uid"] == ref.get("uid"):

@@ -65,7 +65,7 @@ class Harness:
         return self.store.list(r.POD, namespace, {"app": app})
 
     def advance(self, seconds: float) -> None:
-        """Move the clock and settle (in realistic mode, in the daemon's small ticks)."""
+        """Move the clock and settle (realistic mode: in the daemon's small ticks)."""
         tick = 0.25 if self.realistic else seconds
         while seconds > 0:
             self.clock.advance(min(tick, seconds))
@@ -816,3 +816,79 @@ def test_daemonset_update_rolls_every_pod(kube):
         "docker.io/library/busybox:1.37"
     }
     assert kube.get(r.DAEMONSET, "agent")["status"]["updatedNumberScheduled"] == 3
+
+
+# ----- pods of their own
+
+
+def bare_pod(name: str, image: str = "nginx:1.27", **spec) -> dict:
+    """Return a pod created directly, not by a controller."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }
+    body["spec"].update(spec)
+    return body
+
+
+def test_a_bare_pod_is_scheduled_and_run(kube):
+    kube.create(r.POD, bare_pod("solo"))
+
+    pod = kube.get(r.POD, "solo")
+
+    assert pod["spec"]["nodeName"].startswith("kubesim-node-")
+    assert pod["status"]["phase"] == "Running"
+
+
+def test_a_pod_with_a_node_name_skips_the_scheduler(kube):
+    kube.create(r.POD, bare_pod("pinned", nodeName="kubesim-node-2"))
+
+    pod = kube.get(r.POD, "pinned")
+
+    assert pod["spec"]["nodeName"] == "kubesim-node-2"
+    assert pod["status"]["phase"] == "Running"
+    assert "Scheduled" not in kube.reasons(pod)
+
+
+def test_init_containers_complete_before_the_app_starts(realistic_kube):
+    kube = realistic_kube
+    init = [{"name": "migrate", "image": "busybox:1.36"}]
+    kube.create(r.POD, bare_pod("app", initContainers=init))
+
+    pod = kube.get(r.POD, "app")
+    assert condition(pod, "Initialized")["status"] == "False"
+    assert container_status(pod)["state"]["waiting"]["reason"] == "PodInitializing"
+
+    kube.advance(6)
+
+    pod = kube.get(r.POD, "app")
+    [done] = pod["status"]["initContainerStatuses"]
+    assert done["state"]["terminated"]["reason"] == "Completed"
+    assert condition(pod, "Initialized")["status"] == "True"
+    assert pod["status"]["phase"] == "Running"
+    started = container_status(pod)["state"]["running"]["startedAt"]
+    assert started >= done["state"]["terminated"]["finishedAt"]
+
+
+def test_a_failing_init_container_holds_the_pod_in_back_off(kube):
+    init = [{"name": "migrate", "image": "kubesim/fail"}]
+    kube.create(r.POD, bare_pod("app", initContainers=init))
+
+    pod = kube.get(r.POD, "app")
+
+    assert pod["status"]["phase"] == "Pending"
+    [failing] = pod["status"]["initContainerStatuses"]
+    assert failing["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert failing["lastState"]["terminated"]["exitCode"] == 1
+    assert container_status(pod)["state"]["waiting"]["reason"] == "PodInitializing"
+    initialized = condition(pod, "Initialized")
+    assert initialized["message"] == "containers with incomplete status: [migrate]"
+
+
+def test_a_failing_init_container_fails_a_never_restarting_pod(kube):
+    init = [{"name": "migrate", "image": "kubesim/fail"}]
+    kube.create(r.POD, bare_pod("app", initContainers=init, restartPolicy="Never"))
+
+    assert kube.get(r.POD, "app")["status"]["phase"] == "Failed"

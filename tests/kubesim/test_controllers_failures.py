@@ -1,4 +1,4 @@
-"""Every row of kubesim/FAILURE-MODES.md: the status a real cluster shows, and the fix."""
+"""Each row of kubesim/FAILURE-MODES.md: what a real cluster shows, and the fix."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def test_missing_image_goes_from_err_image_pull_to_back_off(kube):
     state = waiting(pod)
     assert state["reason"] == "ImagePullBackOff"
     assert state["message"].startswith(
-        'Back-off pulling image "nginx:doesnotexist": ErrImagePull: rpc error: code = NotFound'
+        'Back-off pulling image "nginx:doesnotexist": ErrImagePull: rpc error: code = '
+        "NotFound"
     )
     assert container_status(pod)["ready"] is False
     told = messages(kube, pod)
@@ -158,7 +159,8 @@ def test_crashloop_backs_off_with_rising_restarts(kube):
     app = container_status(pod)
     assert app["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     assert app["state"]["waiting"]["message"].startswith(
-        f"back-off 10s restarting failed container=app pod={pod['metadata']['name']}_default("
+        "back-off 10s restarting failed container=app "
+        f"pod={pod['metadata']['name']}_default("
     )
     assert app["restartCount"] == 1
     assert (app["ready"], app["started"]) == (False, False)
@@ -305,7 +307,8 @@ def test_requests_no_node_fits_leave_the_pod_unschedulable(kube):
     scheduled = condition(pod, "PodScheduled")
     assert (scheduled["status"], scheduled["reason"]) == ("False", "Unschedulable")
     assert scheduled["message"] == (
-        "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: "
+        "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are "
+        "available: "
         "3 No preemption victims found for incoming pod."
     )
     [event] = [e for e in kube.events_for(pod) if e["reason"] == "FailedScheduling"]
@@ -370,8 +373,10 @@ def test_memory_and_selector_failures_are_counted_per_node(kube):
 
     message = condition(kube.pods("picky")[0], "PodScheduled")["message"]
     assert message.startswith(
-        "0/3 nodes are available: 1 Insufficient memory, 2 node(s) didn't match Pod's node "
-        "affinity/selector. preemption: 0/3 nodes are available: 1 No preemption victims "
+        "0/3 nodes are available: 1 Insufficient memory, 2 node(s) didn't match Pod's "
+        "node "
+        "affinity/selector. preemption: 0/3 nodes are available: 1 No preemption "
+        "victims "
         "found for incoming pod, 2 Preemption is not helpful for scheduling."
     )
 

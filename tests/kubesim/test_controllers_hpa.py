@@ -70,8 +70,8 @@ def test_hpa_on_pods_without_cpu_requests_reports_the_missing_request(kube):
     assert (active["status"], active["reason"]) == ("False", "FailedGetResourceMetric")
     pod_names = {p["metadata"]["name"] for p in kube.pods("web")}
     assert (
-        "failed to get cpu utilization: missing request for cpu in container app of Pod "
-        in (active["message"])
+        "failed to get cpu utilization: missing request for cpu in container app of "
+        "Pod " in (active["message"])
     )
     assert active["message"].rsplit(" ", 1)[-1] in pod_names
     assert condition(found, "AbleToScale")["status"] == "True"

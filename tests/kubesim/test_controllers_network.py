@@ -6,7 +6,7 @@ import pytest
 
 from kubesim import resources as r
 
-from .test_controllers import condition, deployment, running
+from .test_controllers import deployment, running
 
 
 @pytest.fixture
