@@ -9,21 +9,17 @@ STAMP := $(VENV)/.requirements-installed
 # Extra pytest arguments: make test ARGS="tests/test_launcher.py -x"
 ARGS ?=
 
-.PHONY: run test lint format bench venv
+.PHONY: run test lint bench venv chromium
 
 run: $(STAMP)
 	$(BIN)/python manage.py up
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/pytest $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-
-format: $(STAMP)
-	$(BIN)/ruff format .
-	$(BIN)/ruff check --fix .
 
 # Every bench/bench_*.py is a script that prints its figures.
 bench: $(STAMP)
@@ -34,6 +30,19 @@ bench: $(STAMP)
 	done
 
 venv: $(STAMP)
+
+# Browser tests drive Debian's chromium (Playwright cannot fetch its own).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium for the browser tests"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else \
+			echo "warning: /usr/bin/chromium is missing; browser tests will fail" \
+				"(sudo apt-get install -y chromium)"; \
+		fi; \
+	fi
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }

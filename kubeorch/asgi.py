@@ -9,11 +9,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kubeorch.settings")
 # Django must be set up before anything imports models (consumers do).
 django_app = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-from kubeorch.routing import websocket_urlpatterns  # noqa: E402
+from kubeorch.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
 
 http_app = django_app
 if settings.DEBUG:
@@ -23,7 +25,10 @@ if settings.DEBUG:
 
 application = ProtocolTypeRouter(
     {
-        "http": http_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # Long-lived responses (SSE) first; every other request goes to Django.
+        "http": URLRouter([*http_urlpatterns, re_path(r"", http_app)]),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
     }
 )

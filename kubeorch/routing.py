@@ -1,3 +1,11 @@
-"""WebSocket routes of every app, gathered for the ASGI router."""
+"""Channels routes of every app, gathered for the ASGI router.
 
-websocket_urlpatterns: list = []
+``http_urlpatterns`` are matched before the Django app (long-lived HTTP
+responses such as SSE); anything else goes to Django.
+"""
+
+from runs import routing as runs_routing
+
+websocket_urlpatterns: list = [*runs_routing.websocket_urlpatterns]
+
+http_urlpatterns: list = [*runs_routing.http_urlpatterns]

@@ -39,6 +39,9 @@ INGRESS_CONTROLLER = "kubesim.io/ingress-controller"
 
 def bootstrap(store) -> None:
     """Create whatever standard cluster object is missing from the store."""
+    # TODO(bootstrap-system): no kube-system pods and no "kubernetes" Service
+    # (its ClusterIP belongs to the server's allocator); node heartbeats and
+    # Lease renewals are not refreshed, to keep watches quiet.
     with store.lock:
         for name in NAMESPACES:
             _ensure(store, NAMESPACE, namespace_object(name))

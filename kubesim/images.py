@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from .controllers.quantities import parse_quantity
 
@@ -32,6 +32,8 @@ MEMORY_NEEDS = {
 }
 DEFAULT_NEED = 2 * MI
 DEFAULT_CPU_UTILIZATION = 30
+# TODO(log-window): past this many periodic lines the oldest are dropped, so a
+# follow that counts lines (rather than timestamps) sees nothing new after.
 MAX_PERIODIC_LINES = 1000
 
 _REFERENCE = re.compile(

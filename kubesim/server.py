@@ -19,6 +19,7 @@ import yaml
 
 from . import apply as ssa
 from . import discovery, errors, protobuf, validation
+from . import exec as pod_exec
 from . import resources as r
 from .clock import format_time, parse_time
 from .resources import ResourceType
@@ -165,6 +166,7 @@ class ApiServer:
         self.address = "127.0.0.1:0"
         self._custom: dict[tuple[str, str], dict] = {}
         self.stats = RequestStats()
+        self.exec_sessions = pod_exec.ExecSessions()
         store.add_listener(self._on_change, copy=False)
 
     # ----- entry point
@@ -258,6 +260,9 @@ class ApiServer:
     # ----- resources
 
     def _resource(self, request: Request, out, where: ResourcePath) -> None:
+        if where.plural == "pods" and where.subresource in pod_exec.SUBRESOURCES:
+            pod_exec.serve(self, request, out, where.namespace, where.name)
+            return
         rt = self._type(where)
         method = request.method
         # TODO(strict-fields): fieldValidation=Strict is accepted, but unknown
@@ -899,6 +904,9 @@ class ApiServer:
         control = self.hooks.control
         if action == "healthz":
             out.send_text(200, "ok")
+            return
+        if action == "exec-sessions" and request.method == "GET":
+            out.send_json(200, {"sessions": self.exec_sessions.list()})
             return
         if request.method != "POST" or control is None:
             raise errors.method_not_allowed("control endpoints take POST")

@@ -174,6 +174,12 @@ class KubeSim:
             return []
         return self.controllers.log_lines(pod, container, previous)
 
+    # ----- exec
+
+    def exec_sessions(self) -> list[dict]:
+        """Return the exec sessions open right now (pod, container, command)."""
+        return self.api.exec_sessions.list()
+
     # ----- kubeconfig
 
     def kubeconfig(self) -> str:

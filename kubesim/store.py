@@ -471,7 +471,9 @@ class Store:
         self.changed.notify_all()
         for listener, copy in list(self._listeners):
             try:
-                listener(event.type, rt, self._present(rt, event.obj) if copy else event.obj)
+                listener(
+                    event.type, rt, self._present(rt, event.obj) if copy else event.obj
+                )
             except Exception:
                 logger.exception("store listener %r failed", listener)
 

@@ -300,14 +300,33 @@ class RunRecorder:
         with self._lock:
             states, self._pending_states = self._pending_states, {}
             lines, self._pending_lines = self._pending_lines, []
+        saved = []
         for node_id, (state, message, health) in states.items():
-            RunNodeState.objects.update_or_create(
+            row, _ = RunNodeState.objects.update_or_create(
                 run=self.run,
                 node_id=node_id,
                 defaults={"state": state, "message": message[:5000], "health": health},
             )
+            saved.append(row)
         if lines:
             RunLogLine.objects.bulk_create(lines)
+        self._publish(saved, lines)
+
+    def _publish(self, states: list[RunNodeState], lines: list[RunLogLine]) -> None:
+        """Stream what was just written to the workflow's live group."""
+        # Imported here: the recorder is the only part of this module that streams.
+        from . import live
+
+        workflow_id, run_id = self.run.workflow_id, self.run.pk
+        events = [
+            (live.RUN_NODE, live.run_node_data(workflow_id, run_id, state))
+            for state in states
+        ]
+        events += [
+            (live.RUN_LOG, live.run_log_data(workflow_id, line)) for line in lines
+        ]
+        if events:
+            live.publish(workflow_id, events)
 
     def _flush_if_owner(self) -> None:
         if threading.get_ident() == self._owner:

@@ -119,3 +119,83 @@ class RunLogLine(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class NodeStatus(models.Model):
+    """The live health of one deployed workflow node, kept by the watcher."""
+
+    class State(models.TextChoices):
+        # Green: doing what it was asked to do.
+        HEALTHY = "healthy", "Healthy"
+        # Grey-blue: paused or suspended on purpose.
+        SUSPENDED = "suspended", "Suspended"
+        # Yellow: on its way, or partially ready ("2/3 ready").
+        PROGRESSING = "progressing", "Progressing"
+        # Grey: applied, but not found in the cluster.
+        MISSING = "missing", "Missing"
+        # Red: failing and needs a change.
+        DEGRADED = "degraded", "Degraded"
+        # Grey: cannot tell (cluster unreachable, kind not listable).
+        UNKNOWN = "unknown", "Unknown"
+
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.CASCADE, related_name="node_statuses"
+    )
+    node_id = models.CharField(max_length=63)
+    kind = models.CharField(max_length=30, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.UNKNOWN)
+    message = models.TextField(blank=True)
+    ready = models.IntegerField(null=True, blank=True)
+    desired = models.IntegerField(null=True, blank=True)
+    # Health.as_dict(): state, message, counts, warnings, evidence.
+    health = models.JSONField(default=dict, blank=True)
+    # When the watcher first saw this health.
+    observed_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workflow", "node_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "node_id"], name="one_status_per_workflow_node"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_id}: {self.state}"
+
+
+class TerminalSession(models.Model):
+    """One terminal opened into a container: who, when, where (an audit row)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="terminal_sessions",
+    )
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.CASCADE, related_name="terminal_sessions"
+    )
+    node_id = models.CharField(max_length=63)
+    namespace = models.CharField(max_length=63)
+    pod = models.CharField(max_length=253)
+    container = models.CharField(max_length=63)
+    command = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # The command's exit code when the shell ended by itself.
+    exit_code = models.IntegerField(null=True, blank=True)
+    # Why it ended: "exited", "closed" (the page went), "error: ...".
+    end_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["workflow", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.pod}/{self.container} at {self.started_at}"
+
+    def is_open(self) -> bool:
+        return self.ended_at is None

@@ -109,8 +109,8 @@ def _check_move(workflow: Workflow, to_state: str) -> None:
     """Refuse a move the state table does not allow, or not allowed now."""
     if not workflow.can_move_to(to_state):
         raise Conflict(
-            f"A {workflow.state} workflow cannot be moved to {to_state}; "
-            f"allowed: {_allowed_moves(workflow)}."
+            f"This workflow is {workflow.state} and cannot be moved to "
+            f"{to_state}; allowed: {_allowed_moves(workflow)}."
         )
     if to_state == Workflow.State.PUBLISHED:
         _check_publishable(workflow)
@@ -146,15 +146,22 @@ def _cleanup_needs_retry(workflow: Workflow, to_state: str) -> bool:
 
 
 def _start_cleanup(workflow: Workflow) -> None:
-    """Mark the removal pending and enqueue it once the transaction commits."""
-    workflow.cleanup_state = Workflow.Cleanup.PENDING
-    workflow.cleanup_message = ""
+    """Mark the removal pending and enqueue it once the transaction commits.
+
+    A workflow that never ran has nothing in its cluster: done at once.
+    """
+    deployed = workflow.runs.exists()
+    workflow.cleanup_state = (
+        Workflow.Cleanup.PENDING if deployed else Workflow.Cleanup.DONE
+    )
+    workflow.cleanup_message = "" if deployed else "Never deployed: nothing to remove."
     workflow.cleanup_requested_at = timezone.now()
     workflow.save(
         update_fields=["cleanup_state", "cleanup_message", "cleanup_requested_at"]
     )
-    workflow_id = str(workflow.pk)
-    transaction.on_commit(lambda: _enqueue_cleanup(workflow_id))
+    if deployed:
+        workflow_id = str(workflow.pk)
+        transaction.on_commit(lambda: _enqueue_cleanup(workflow_id))
 
 
 def _enqueue_cleanup(workflow_id: str) -> None:

@@ -164,6 +164,8 @@ class ControllerManager:
             except Exception:
                 logger.exception("controller handler %r failed on %s", handler, rt.kind)
         self._gc.on_any(event_type, rt, obj, old)
+        if event_type == "DELETED":
+            self.events.on_deleted(rt, obj)
 
     def _reconcile(self, controller, namespace: str, name: str) -> None:
         try:

@@ -226,6 +226,7 @@ class _Schedule:
 
     @classmethod
     def of(cls, cronjob: dict) -> _Schedule | None:
+        """Return the CronJob's schedule, or None when it cannot be parsed."""
         spec = cronjob.get("spec") or {}
         expression = (spec.get("schedule") or "").strip()
         try:

@@ -20,8 +20,9 @@ class EventRecorder:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._index: dict[tuple, str] = {}
-        self._last: dict[tuple[str, str], str] = {}
+        self._index: dict[tuple, str] = {}  # what was said -> the Event saying it
+        self._said: dict[tuple[str, str], tuple] = {}  # (namespace, Event) -> key
+        self._last: dict[str, dict[str, str]] = {}  # uid -> reason -> last message
 
     def record(
         self,
@@ -39,8 +40,16 @@ class EventRecorder:
         """Record that something happened to obj (a repeat increments the count)."""
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
-        key = (namespace, meta.get("uid"), event_type, reason, message, component)
-        self._last[(meta.get("uid"), reason)] = message
+        key = (
+            namespace,
+            meta.get("uid"),
+            event_type,
+            reason,
+            message,
+            component,
+            field_path,
+        )
+        self._last.setdefault(meta.get("uid"), {})[reason] = message
         existing = self._existing(key)
         if existing is not None:
             self._bump(existing, times)
@@ -61,6 +70,7 @@ class EventRecorder:
         )
         if created is not None:
             self._index[key] = created["metadata"]["name"]
+            self._said[(namespace, created["metadata"]["name"])] = key
             if times > 1:
                 self._bump(created, times - 1)
             self._trim(namespace)
@@ -76,23 +86,31 @@ class EventRecorder:
         **kwargs,
     ) -> None:
         """Record an event unless the same reason and message was the last one told."""
-        if self._last.get((obj["metadata"].get("uid"), reason)) == message:
+        if self._last.get(obj["metadata"].get("uid"), {}).get(reason) == message:
             return
         self.record(obj, rt, event_type, reason, message, component, **kwargs)
 
     def forget(self) -> None:
         """Drop the aggregation index (after the store was cleared)."""
         self._index.clear()
+        self._said.clear()
         self._last.clear()
+
+    def on_deleted(self, rt, obj: dict) -> None:
+        """Forget what was said about a deleted object, or by a deleted Event."""
+        meta = obj["metadata"]
+        if rt.key == EVENT.key:
+            key = self._said.pop((meta.get("namespace") or "", meta["name"]), None)
+            if key is not None and self._index.get(key) == meta["name"]:
+                del self._index[key]
+            return
+        self._last.pop(meta.get("uid"), None)
 
     def _existing(self, key: tuple) -> dict | None:
         name = self._index.get(key)
         if name is None:
             return None
-        found = self.ctx.cache.get(EVENT, key[0], name)
-        if found is None:
-            del self._index[key]
-        return found
+        return self.ctx.cache.get(EVENT, key[0], name)
 
     def _bump(self, event: dict, times: int) -> None:
         updated = clone(event)

@@ -180,6 +180,8 @@ class HorizontalPodAutoscalerController(Controller):
     # ----- outcomes
 
     def _scale(self, hpa, rt, target, current, desired, metrics, basis) -> None:
+        # TODO(hpa-policies): scale-up jumps straight to the recommendation; the
+        # real controller limits it (4 pods or 100% per 15 s, or spec.behavior).
         spec = hpa.get("spec") or {}
         low, high = int(spec.get("minReplicas") or 1), int(spec.get("maxReplicas") or 1)
         bounded = min(max(desired, low), high)

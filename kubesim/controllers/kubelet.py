@@ -27,6 +27,8 @@ class Kubelet(Controller):
         self._ips: dict[str, str] = {}  # pod IP -> pod uid
         self._next_ip: Counter = Counter()
         self._blocked: dict[str, set[str]] = {}  # namespace -> pods waiting on objects
+        self._held: set[str] = set()  # pods whose volumes were not ready yet
+        self._released_at: dict[str, float] = {}  # pod uid -> when volumes got ready
         for rt in (CONFIGMAP, SECRET, PVC, SERVICEACCOUNT):
             self.watches[rt.key] = self.on_dependency
 
@@ -35,7 +37,12 @@ class Kubelet(Controller):
         meta = obj["metadata"]
         if event_type == "DELETED":
             self._release(obj)
+            spec = obj.get("spec") or {}
+            for container in [*(spec.get("initContainers") or []), *spec["containers"]]:
+                self._pulls.pop((meta["uid"], container.get("name")), None)
             self._blocked.get(meta["namespace"], set()).discard(meta["name"])
+            self._held.discard(meta["uid"])
+            self._released_at.pop(meta["uid"], None)
             return
         ip = (obj.get("status") or {}).get("podIP")
         if ip:
@@ -56,6 +63,8 @@ class Kubelet(Controller):
         self._ips.clear()
         self._next_ip.clear()
         self._blocked.clear()
+        self._held.clear()
+        self._released_at.clear()
 
     # ----- reconcile
 
@@ -91,16 +100,28 @@ class Kubelet(Controller):
             self.enqueue_at((namespace, name), wake)
 
     def _sandbox(self, pod: dict, now: float) -> tuple[float | None, str | None]:
-        """Return when the pod sandbox is up (None while volumes block it)."""
+        """Return when the pod sandbox is (or will be) up; None while volumes block it.
+
+        Once up it stays up: a running pod keeps its mounts even if the
+        ConfigMap behind one is deleted, as on a real node.
+        """
+        uid = pod["metadata"]["uid"]
+        up = find_condition(pod.get("status"), "PodReadyToStartContainers")
+        if up is not None and up.get("status") == "True":
+            return seconds_of(up.get("lastTransitionTime")) or now, None
         problem = self._mount_problem(pod)
-        if problem is not None:
+        if problem is not None or self._claims_unbound(pod):
+            self._held.add(uid)
             return None, problem
-        if self._claims_unbound(pod):
-            return None, None
+        if uid in self._held:
+            # Volumes just got ready: the sandbox starts now, not back at creation.
+            self._held.discard(uid)
+            self._released_at[uid] = now
         scheduled = find_condition(pod.get("status"), "PodScheduled") or {}
         base = max(
             seconds_of(pod["metadata"].get("creationTimestamp")) or now,
             seconds_of(scheduled.get("lastTransitionTime")) or 0.0,
+            self._released_at.get(uid, 0.0),
         )
         return base + self.ctx.delays.container_create, None
 
@@ -136,6 +157,8 @@ class Kubelet(Controller):
         return (init_runs, runs), init_done_at
 
     def _env(self, pod: dict, container: dict, *, init: bool) -> Environment:
+        # TODO(probes): liveness and startup probes never fail; readiness fails
+        # only for kubesim/unready (see FAILURE-MODES.md).
         policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
         sidecar = init and container.get("restartPolicy") == "Always"
         probe = container.get("readinessProbe")

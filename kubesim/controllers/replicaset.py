@@ -40,6 +40,9 @@ class ReplicaSetController(Controller):
         ]
 
     def _manage_pods(self, rs: dict) -> None:
+        # TODO(rs-adoption): orphan pods matching the selector are not adopted,
+        # and deleted pods vanish at once instead of Terminating for their
+        # grace period (the store removes objects without finalizers at once).
         pods = self.active_pods(rs)
         wanted = int((rs.get("spec") or {}).get("replicas", 1))
         if len(pods) < wanted:

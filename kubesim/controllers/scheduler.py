@@ -42,6 +42,8 @@ class Scheduler(Controller):
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         freed = self._unplace(meta["uid"])
+        if event_type == "DELETED":
+            self._last_told.pop(meta["uid"], None)
         if event_type != "DELETED" and not is_terminal(obj):
             self._place(obj)
         if event_type != "DELETED" and self._wants_node(obj):
@@ -161,6 +163,9 @@ class Scheduler(Controller):
         )
 
     def _filter(self, pod: dict, all_nodes: list[dict], volume_nodes: list[dict]):
+        # TODO(scheduler-affinity): pod (anti-)affinity, topology spread
+        # constraints and host ports are not checked; node fit, selectors, node
+        # affinity, taints and volumes are.
         spec = pod.get("spec") or {}
         requests = pod_requests(pod)
         fitting, reasons, preemption = [], Counter(), Counter()

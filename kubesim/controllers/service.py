@@ -23,6 +23,12 @@ class LoadBalancerController(Controller):
         super().__init__(ctx)
         self._since: dict[str, float] = {}
 
+    def on_primary(self, event_type: str, obj: dict, old: dict | None) -> None:
+        """Queue the Service; forget the wait of a deleted one."""
+        if event_type == "DELETED":
+            self._since.pop(obj["metadata"]["uid"], None)
+        super().on_primary(event_type, obj, old)
+
     def forget(self) -> None:
         """Drop queues and memory (after the store was cleared)."""
         super().forget()

@@ -75,6 +75,8 @@ export class Scene {
     this.edgesOfNode = new Map();
     /** @type {Set<(view: View) => void>} */
     this.viewListeners = new Set();
+    /** @type {Map<string, {state?: string, text?: string}>} live status per node */
+    this.statuses = new Map();
   }
 
   // -- Drawing the document ------------------------------------------------
@@ -191,6 +193,27 @@ export class Scene {
       el("div", { class: "kc-node-status", dataset: { statusSlot: "" } }),
       ...ports.map((port) => this.portElement(port, outs))
     );
+    this.drawStatus(entry);
+  }
+
+  /**
+   * Show a node's live status in its card's status slot.
+   * @param {string} id
+   * @param {{state?: string, text?: string}} status
+   */
+  setStatus(id, status) {
+    this.statuses.set(id, status);
+    const entry = this.nodes.get(id);
+    if (entry) this.drawStatus(entry);
+  }
+
+  /** @param {NodeEntry} entry */
+  drawStatus(entry) {
+    const slot = /** @type {HTMLElement|null} */ (entry.element.querySelector(".kc-node-status"));
+    const status = this.statuses.get(entry.node.id);
+    if (!slot) return;
+    slot.textContent = status?.text ?? "";
+    slot.dataset.state = status?.state ?? "";
   }
 
   /**
@@ -472,13 +495,19 @@ export class Scene {
 
 /**
  * The path of an edge: a curve leaving the source to the right and
- * entering the target from the left.
+ * entering the target from the left; a backward edge swings below both.
  * @param {Point} from
  * @param {Point} to
  */
 function curve(from, to) {
-  const bend = Math.max(50, Math.abs(to.x - from.x) / 2);
-  return `M${from.x},${from.y} C${from.x + bend},${from.y} ${to.x - bend},${to.y} ${to.x},${to.y}`;
+  const dx = to.x - from.x;
+  if (dx >= 40) {
+    const bend = Math.max(50, dx / 2);
+    return `M${from.x},${from.y} C${from.x + bend},${from.y} ${to.x - bend},${to.y} ${to.x},${to.y}`;
+  }
+  const bend = Math.min(220, 80 - dx / 4);
+  const drop = Math.abs(to.y - from.y) < 80 ? 110 : 0;
+  return `M${from.x},${from.y} C${from.x + bend},${from.y + drop} ${to.x - bend},${to.y + drop} ${to.x},${to.y}`;
 }
 
 /** @param {string} text */

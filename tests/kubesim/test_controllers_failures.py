@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubesim import resources as r
+from kubesim.clock import parse_time
 
 from .test_controllers import (
     condition,
@@ -550,3 +551,35 @@ def test_ordinary_images_run_fine(kube, image):
     kube.create(r.DEPLOYMENT, deployment("web", image=image, replicas=2))
 
     assert healthy(kube, "web", 2)
+
+
+def test_a_pod_unblocked_later_starts_then_not_back_at_creation(kube):
+    body = deployment(
+        "web", replicas=1, volumeMounts=[{"name": "cfg", "mountPath": "/x"}]
+    )
+    body["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "cfg", "configMap": {"name": "app"}}
+    ]
+    kube.create(r.DEPLOYMENT, body)
+    kube.advance(600)
+
+    kube.create(r.CONFIGMAP, {"metadata": {"name": "app"}, "data": {"a": "b"}})
+
+    [pod] = kube.pods("web")
+    started = parse_time(container_status(pod)["state"]["running"]["startedAt"])
+    assert started.timestamp() >= kube.clock.time() - 2  # now, not ten minutes ago
+
+
+def test_a_running_pod_keeps_its_mounts_when_the_configmap_goes(kube):
+    kube.create(r.CONFIGMAP, {"metadata": {"name": "app"}, "data": {"a": "b"}})
+    body = deployment(
+        "web", replicas=1, volumeMounts=[{"name": "cfg", "mountPath": "/x"}]
+    )
+    body["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "cfg", "configMap": {"name": "app"}}
+    ]
+    kube.create(r.DEPLOYMENT, body)
+
+    kube.delete(r.CONFIGMAP, "app")
+
+    assert healthy(kube, "web", 1)

@@ -8,8 +8,13 @@ import time
 import pytest
 
 from kubesim import resources as r
+from kubesim.controllers import ControllerManager
 
-from .test_controllers import deployment, running, set_image
+from .test_controllers import daemonset, deployment, running, set_image, statefulset
+from .test_controllers_batch import cronjob, job
+from .test_controllers_hpa import hpa
+from .test_controllers_network import ingress, service
+from .test_controllers_storage import claim
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +76,6 @@ def test_a_cleared_store_is_bootstrapped_again(kube):
 
 
 def test_a_manager_over_an_existing_store_picks_up_where_it_was(kube):
-    from kubesim.controllers import ControllerManager
-
     kube.create(r.DEPLOYMENT, deployment("web", replicas=2))
     kube.manager.close()
     version = kube.store.resource_version()
@@ -96,3 +99,22 @@ def test_the_daemon_thread_starts_and_stops():
     harness.manager.stop()
     assert not thread.is_alive()
     harness.manager.close()
+
+
+def test_every_kind_at_once_reaches_a_fixpoint(kube):
+    kube.create(r.DEPLOYMENT, deployment("web", image="kubesim/crashloop"))
+    kube.create(r.STATEFULSET, statefulset("db"))
+    kube.create(r.DAEMONSET, daemonset("agent"))
+    kube.create(r.JOB, job("once"))
+    kube.create(r.CRONJOB, cronjob("tick"))
+    kube.create(r.SERVICE, service("web", {"app": "web"}, type="LoadBalancer"))
+    kube.create(r.INGRESS, ingress("web"))
+    kube.create(r.PVC, claim("lost", "nope"))
+    kube.create(r.HPA, hpa("web", "web"))
+    kube.advance(3600)
+    version = kube.store.resource_version()
+
+    changed = kube.manager.step()
+
+    assert changed is False
+    assert kube.store.resource_version() == version

@@ -5,56 +5,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_celery_beat', '0019_alter_periodictasks_options'),
-        ('workflows', '0001_initial'),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+        ("workflows", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='workflow',
-            name='cleanup_message',
+            model_name="workflow",
+            name="cleanup_message",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='cleanup_requested_at',
+            model_name="workflow",
+            name="cleanup_requested_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='cleanup_state',
-            field=models.CharField(choices=[('none', 'None'), ('pending', 'Pending'), ('done', 'Done'), ('failed', 'Failed')], default='none', max_length=10),
+            model_name="workflow",
+            name="cleanup_state",
+            field=models.CharField(
+                choices=[
+                    ("none", "None"),
+                    ("pending", "Pending"),
+                    ("done", "Done"),
+                    ("failed", "Failed"),
+                ],
+                default="none",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='schedule_cron',
+            model_name="workflow",
+            name="schedule_cron",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='schedule_enabled',
+            model_name="workflow",
+            name="schedule_enabled",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='schedule_task',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='django_celery_beat.periodictask'),
+            model_name="workflow",
+            name="schedule_task",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="django_celery_beat.periodictask",
+            ),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='schedule_timezone',
-            field=models.CharField(default='UTC', max_length=63),
+            model_name="workflow",
+            name="schedule_timezone",
+            field=models.CharField(default="UTC", max_length=63),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='webhook_rotated_at',
+            model_name="workflow",
+            name="webhook_rotated_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='webhook_secret_hash',
+            model_name="workflow",
+            name="webhook_secret_hash",
             field=models.CharField(blank=True, max_length=64),
         ),
     ]
