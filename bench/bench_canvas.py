@@ -32,7 +32,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TARGET_INTERACTIVE_S = 1.5
-TARGET_FRAME_MS = 16.0
+# One frame at 60 Hz; an interval of two frames means one was dropped.
+TARGET_FRAME_MS = 16.7
 
 # Collects animation-frame times, and when the editor said it was ready.
 FRAME_PROBE = """
@@ -64,18 +65,31 @@ def group(index: int) -> tuple[list[dict], list[dict]]:
         node("cfg", "configmap", 0, 0, {"name": f"cfg-{index}", "data": {"A": "1"}}),
         node("pol", "networkpolicy", 0, 140, {"name": f"pol-{index}"}),
         node("hpa", "hpa", 0, 280, {"name": f"hpa-{index}"}),
-        node("web", "deployment", 320, 140, {
-            "name": f"web-{index}", "image": "nginx:1.27", "replicas": 2,
-            "containerPorts": [{"name": "http", "containerPort": 80}],
-            "resources": {"requests": {"cpu": "50m"}},
-        }),
+        node(
+            "web",
+            "deployment",
+            320,
+            140,
+            {
+                "name": f"web-{index}",
+                "image": "nginx:1.27",
+                "replicas": 2,
+                "containerPorts": [{"name": "http", "containerPort": 80}],
+                "resources": {"requests": {"cpu": "50m"}},
+            },
+        ),
         node("svc", "service", 640, 140, {"name": f"web-{index}"}),
     ]
 
     def edge(source, target, data=None):
         edge_id = f"e-{source}-{target}"
-        body = {"id": edge_id, "source": source, "target": target,
-                "sourceHandle": "out", "targetHandle": "in"}
+        body = {
+            "id": edge_id,
+            "source": source,
+            "target": target,
+            "sourceHandle": "out",
+            "targetHandle": "in",
+        }
         return {**body, "data": data} if data else body
 
     edges = [
@@ -112,16 +126,23 @@ def prepare(groups: int) -> tuple[str, str]:
     from workflows import actions
 
     user = get_user_model().objects.create_user("bench", password="bench-pass-1")
-    cluster = Cluster(name="sim", owner=user, auth_method="token",
-                      server="http://127.0.0.1:9", is_simulated=True)
+    cluster = Cluster(
+        name="sim",
+        owner=user,
+        auth_method="token",
+        server="http://127.0.0.1:9",
+        is_simulated=True,
+    )
     cluster.set_credentials({"server": "http://127.0.0.1:9", "token": "unused"})
     cluster.save()
     workflow = actions.create_workflow(user, name="big", cluster=cluster)
     nodes, edges = big_canvas(groups)
     started = time.perf_counter()
     actions.save_canvas(workflow.pk, nodes=nodes, edges=edges, base_revision=None)
-    print(f"stored {len(nodes)} nodes and {len(edges)} edges "
-          f"(server validation {time.perf_counter() - started:.2f} s)")
+    print(
+        f"stored {len(nodes)} nodes and {len(edges)} edges "
+        f"(server validation {time.perf_counter() - started:.2f} s)"
+    )
     client = Client()
     client.force_login(user)
     return str(workflow.pk), client.cookies["sessionid"].value
@@ -129,19 +150,31 @@ def prepare(groups: int) -> tuple[str, str]:
 
 def start_server(port: int, env: dict) -> subprocess.Popen:
     server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "kubeorch.asgi:application"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open("/tmp/bench-daphne.log", "w"),
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "kubeorch.asgi:application",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2)
+            urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/accounts/login/", timeout=2
+            )
             return server
         except OSError:
             time.sleep(0.2)
     server.terminate()
-    raise SystemExit("daphne did not answer within 30 s")
+    raise SystemExit("daphne did not answer within 60 s")
 
 
 def intervals(frames: list[float]) -> list[float]:
@@ -158,9 +191,11 @@ def describe(name: str, deltas: list[float]) -> dict:
         "max": deltas[-1] if deltas else 0.0,
         "over": sum(1 for d in deltas if d > 1000 / 60 * 1.5),
     }
-    print(f"  {name:<9} frames {figures['frames']:>3}  median {figures['median']:5.1f} ms"
-          f"  p95 {figures['p95']:5.1f} ms  max {figures['max']:5.1f} ms"
-          f"  dropped {figures['over']}")
+    print(
+        f"  {name:<9} frames {figures['frames']:>3}  median {figures['median']:5.1f} ms"
+        f"  p95 {figures['p95']:5.1f} ms  max {figures['max']:5.1f} ms"
+        f"  dropped {figures['over']}"
+    )
     return figures
 
 
@@ -199,27 +234,34 @@ def measure(url: str, session: str, repeat: int) -> list[dict]:
         )
         for attempt in range(repeat):
             context = browser.new_context(viewport={"width": 1440, "height": 900})
-            context.add_cookies([{"name": "sessionid", "value": session, "url": url}])
+            # The cookie's path must be "/" so API calls carry it too.
+            base = url.split("/workflows/")[0]
+            context.add_cookies([{"name": "sessionid", "value": session, "url": base}])
             context.add_init_script(FRAME_PROBE)
             page = context.new_page()
             page.on("pageerror", lambda error: print("page error:", error))
             page.goto(url)
-            print("DEBUG", page.url, page.title(), page.evaluate("JSON.stringify(window.__bench)"))
-            page.wait_for_function("window.__bench.interactiveAt !== null", timeout=30_000)
+            page.wait_for_function(
+                "window.__bench.interactiveAt !== null", timeout=30_000
+            )
             ready = page.evaluate("window.__bench")
             counts = page.evaluate(
                 "[document.querySelectorAll('.kc-node').length,"
                 " document.querySelectorAll('path.kc-edge').length]"
             )
-            print(f"run {attempt + 1}: {counts[0]} cards, {counts[1]} edges; "
-                  f"ready {ready['readyAt'] / 1000:.2f} s, "
-                  f"interactive {ready['interactiveAt'] / 1000:.2f} s")
+            print(
+                f"run {attempt + 1}: {counts[0]} cards, {counts[1]} edges; "
+                f"ready {ready['readyAt'] / 1000:.2f} s, "
+                f"interactive {ready['interactiveAt'] / 1000:.2f} s"
+            )
             page.locator('.kc-tool[data-tool="zoom-in"]').click()
-            results.append({
-                "interactive_s": ready["interactiveAt"] / 1000,
-                "drag": describe("drag", record(page, lambda p=page: drag_node(p))),
-                "pan": describe("pan", record(page, lambda p=page: pan(p))),
-            })
+            results.append(
+                {
+                    "interactive_s": ready["interactiveAt"] / 1000,
+                    "drag": describe("drag", record(page, lambda p=page: drag_node(p))),
+                    "pan": describe("pan", record(page, lambda p=page: pan(p))),
+                }
+            )
             context.close()
         browser.close()
     return results
@@ -227,16 +269,23 @@ def measure(url: str, session: str, repeat: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", type=int, default=100,
-                        help="groups of 5 nodes and 6 edges (default 100)")
+    parser.add_argument(
+        "--groups",
+        type=int,
+        default=100,
+        help="groups of 5 nodes and 6 edges (default 100)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: apt-get install -y chromium")
     with tempfile.TemporaryDirectory(prefix="kubeorch-bench-canvas-") as data_dir:
-        env = {**os.environ, "KUBEORCH_DATA_DIR": data_dir,
-               "DJANGO_SETTINGS_MODULE": "kubeorch.settings",
-               "KUBEORCH_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "KUBEORCH_DATA_DIR": data_dir,
+            "DJANGO_SETTINGS_MODULE": "kubeorch.settings",
+            "KUBEORCH_LOG_LEVEL": "WARNING",
+        }
         env.pop("DATABASE_URL", None)
         os.environ.update(env)
         workflow_id, session = prepare(args.groups)
@@ -253,9 +302,11 @@ def main() -> None:
     interactive = statistics.median(r["interactive_s"] for r in results)
     drag = statistics.median(r["drag"]["p95"] for r in results)
     panning = statistics.median(r["pan"]["p95"] for r in results)
-    print(f"median of {len(results)}: interactive {interactive:.2f} s "
-          f"(target < {TARGET_INTERACTIVE_S} s), frame p95 drag {drag:.1f} ms, "
-          f"pan {panning:.1f} ms (target < {TARGET_FRAME_MS} ms of work per frame)")
+    print(
+        f"median of {len(results)}: interactive {interactive:.2f} s "
+        f"(target < {TARGET_INTERACTIVE_S} s), frame p95 drag {drag:.1f} ms, "
+        f"pan {panning:.1f} ms (target: every frame, {TARGET_FRAME_MS} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 The compare works on normalized canvases (as stored), the second one with
 a tenth of its images changed, a few nodes removed and edges added, and a
 Secret per app sealed again with Fernet (new tokens, same values: each is
-unsealed and compared by clear text). The dry run talks to a kubesim started here as a separate process in
-instant mode: once against an empty namespace (every node "create"), once
-right after a deploy of the same workflow (every node "unchanged"), once
-after editing one node. Prints the median of each measurement.
+unsealed and compared by clear text). The dry run talks to a kubesim
+started here as a separate process in instant mode: against an empty
+namespace (every node "create"), right after a deploy of the same workflow
+(every node "unchanged"), and after editing one node. Prints the median of
+each measurement.
 
     PYTHONPATH=. .venv/bin/python bench/bench_versions.py [--repeat 5]
 """

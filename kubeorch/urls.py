@@ -9,6 +9,7 @@ from kubeorch.login import LoginView
 api_patterns = [
     path("", include("workflows.api_urls")),
     path("", include("runs.api_urls")),
+    path("", include("runs.api_live_urls")),
     path("", include("clusters.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
@@ -24,4 +25,5 @@ urlpatterns = [
     path("v1/api/", include(api_patterns)),
     path("", include("clusters.urls")),
     path("", include("workflows.urls")),
+    path("", include("runs.urls")),
 ]

@@ -26,12 +26,12 @@ from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from runs.health import Health, HealthState
+from workflows.canvas import CanvasGraph
 from workflows.kinds.formats import parse_quantity
 from workflows.kinds.networking import service_ports, service_target
 from workflows.kinds.scaling import hpa_target
 from workflows.kinds.workloads import POD_WORKLOADS, container_ports
 from workflows.lint import ERROR, Finding
-from workflows.canvas import CanvasGraph
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,9 @@ class ClusterFacts:
     def largest_allocatable(self, resource: str) -> Decimal | None:
         """Return the most of a resource (cpu cores, memory bytes) one node has."""
         amounts = [
-            parse_quantity(str((n.get("status") or {}).get("allocatable", {}).get(resource, "")))
+            parse_quantity(
+                str((n.get("status") or {}).get("allocatable", {}).get(resource, ""))
+            )
             for n in self.nodes
         ]
         amounts = [a for a in amounts if a is not None]
@@ -277,7 +279,9 @@ def _image_pull(facts: NodeFacts) -> Diagnosis | None:
             "add a Secret of type kubernetes.io/dockerconfigjson to the canvas and "
             "list it under the workload's image pull secrets"
         )
-    return Diagnosis(facts.node["id"], "image-pull", cause, {"image": image}, fixes, advice)
+    return Diagnosis(
+        facts.node["id"], "image-pull", cause, {"image": image}, fixes, advice
+    )
 
 
 def _pull_secret_on_canvas(facts: NodeFacts) -> str | None:
@@ -288,7 +292,8 @@ def _pull_secret_on_canvas(facts: NodeFacts) -> str | None:
             node.get("type") == "secret"
             and data.get("type") == DOCKER_CONFIG
             and data.get("name") not in listed
-            and _namespace_of(node, facts.namespace) == _namespace_of(facts.node, facts.namespace)
+            and _namespace_of(node, facts.namespace)
+            == _namespace_of(facts.node, facts.namespace)
         ):
             return data["name"]
     return None
@@ -347,8 +352,14 @@ def _oom_killed(facts: NodeFacts) -> Diagnosis | None:
     if limit:
         cause += f": it needs more than its {limit} limit"
     fixes = [_raise_memory(facts.node["id"], limit)] if limit else []
-    advice = [] if limit else ["it has no memory limit: the process leaks or needs a bigger node"]
-    return Diagnosis(facts.node["id"], "oom-killed", cause, {"memory_limit": limit}, fixes, advice)
+    advice = (
+        []
+        if limit
+        else ["it has no memory limit: the process leaks or needs a bigger node"]
+    )
+    return Diagnosis(
+        facts.node["id"], "oom-killed", cause, {"memory_limit": limit}, fixes, advice
+    )
 
 
 def _raise_memory(node_id: str, limit: str) -> Fix:
@@ -371,7 +382,8 @@ def _raise_memory(node_id: str, limit: str) -> Fix:
 def _crash_loop(facts: NodeFacts) -> Diagnosis | None:
     evidence = facts.evidence
     crashing = evidence.get("reason") == "CrashLoopBackOff" or (
-        evidence.get("restart_count", 0) > 0 and evidence.get("exit_code") not in (None, 0)
+        evidence.get("restart_count", 0) > 0
+        and evidence.get("exit_code") not in (None, 0)
     )
     if not crashing:
         return None
@@ -400,7 +412,9 @@ def _crash_advice(data: dict) -> list[str]:
         advice.append(f"check the environment it reads: {', '.join(names)}")
     probes = [p for p in ("livenessProbe", "startupProbe") if data.get(p)]
     if probes:
-        advice.append(f"a failing {' or '.join(probes)} restarts it: check its port and delay")
+        advice.append(
+            f"a failing {' or '.join(probes)} restarts it: check its port and delay"
+        )
     advice.append("if the image itself is broken, use another tag")
     return advice
 
@@ -411,11 +425,20 @@ def _unschedulable(facts: NodeFacts) -> Diagnosis | None:
         return None
     message = evidence.get("message") or ""
     short = sorted(set(INSUFFICIENT.findall(message)))
-    cause = f"no node can run its pods: {message}" if message else "no node can run its pods"
+    cause = (
+        f"no node can run its pods: {message}"
+        if message
+        else "no node can run its pods"
+    )
     fix = _lower_requests(facts, short) if short else None
     advice = [] if fix else ["check its node selector, tolerations and volume claims"]
     return Diagnosis(
-        facts.node["id"], "unschedulable", cause, {"insufficient": short}, [fix] if fix else [], advice
+        facts.node["id"],
+        "unschedulable",
+        cause,
+        {"insufficient": short},
+        [fix] if fix else [],
+        advice,
     )
 
 
@@ -430,7 +453,9 @@ def _lower_requests(facts: NodeFacts, resources: list[str]) -> Fix | None:
             continue
         fitting = largest * FIT_SHARE
         if current > fitting:
-            targets[resource] = format_cpu(fitting) if resource == "cpu" else format_bytes(fitting)
+            targets[resource] = (
+                format_cpu(fitting) if resource == "cpu" else format_bytes(fitting)
+            )
     if not targets:
         return None
 
@@ -463,12 +488,17 @@ def _missing_config(facts: NodeFacts) -> Diagnosis | None:
         return None
     missing = _missing_reference(facts, message)
     if missing is None:
-        cause = message or (finding.message if finding else "a referenced key is missing")
+        cause = message or (
+            finding.message if finding else "a referenced key is missing"
+        )
         return Diagnosis(facts.node["id"], "missing-config", cause, {}, [], [])
     kind, name, key = missing
     label = "Secret" if kind == "secret" else "ConfigMap"
     if key:
-        cause = f"the container reads key {key!r} of {label} {name!r}, which has no such key"
+        cause = (
+            f"the container reads key {key!r} of {label} {name!r}, "
+            "which has no such key"
+        )
     else:
         cause = f"the container reads {label} {name!r}, which does not exist"
     fix = _add_config_key(facts, kind, name, key)
@@ -482,7 +512,9 @@ def _missing_config(facts: NodeFacts) -> Diagnosis | None:
     )
 
 
-def _missing_reference(facts: NodeFacts, message: str) -> tuple[str, str, str | None] | None:
+def _missing_reference(
+    facts: NodeFacts, message: str
+) -> tuple[str, str, str | None] | None:
     """Return (kind, name, key) of a reference the pod cannot resolve."""
     match = MISSING_KEY.search(message)
     if match:
@@ -510,11 +542,15 @@ def _env_references(data: dict) -> list[dict]:
         source = var.get("valueFrom") or {}
         if source and not source.get("optional"):
             kind = "secret" if source.get("kind") == "secret" else "configmap"
-            refs.append({"kind": kind, "name": source.get("name"), "key": source.get("key")})
+            refs.append(
+                {"kind": kind, "name": source.get("name"), "key": source.get("key")}
+            )
     return refs
 
 
-def _add_config_key(facts: NodeFacts, kind: str, name: str, key: str | None) -> Fix | None:
+def _add_config_key(
+    facts: NodeFacts, kind: str, name: str, key: str | None
+) -> Fix | None:
     if not key:
         return None
     target = _named(facts.nodes, kind, name)
@@ -531,7 +567,7 @@ def _add_config_key(facts: NodeFacts, kind: str, name: str, key: str | None) -> 
             id="add-key",
             title=f"Add key {key} to {label} {name}",
             change=change,
-            explanation=f"Add {key!r} on the linked node {target_id!r}; type its value.",
+            explanation=f"Add {key!r} on the linked node {target_id!r}.",
             inputs=[value_input],
         )
     new_id = _free_id(facts.nodes, name)
@@ -545,7 +581,10 @@ def _add_config_key(facts: NodeFacts, kind: str, name: str, key: str | None) -> 
             {
                 "id": new_id,
                 "type": kind,
-                "position": {"x": position.get("x", 0) - 280, "y": position.get("y", 0)},
+                "position": {
+                    "x": position.get("x", 0) - 280,
+                    "y": position.get("y", 0),
+                },
                 "data": data,
             }
         )
@@ -569,14 +608,19 @@ def _service_selects_nothing(facts: NodeFacts) -> Diagnosis | None:
     if service_target(graph, facts.node["id"]):
         return None
     candidates = _workloads_in(facts)
-    fixes = [_connect_service(facts.node["id"], w) for w in _preferred(candidates, facts.data)]
+    fixes = [
+        _connect_service(facts.node["id"], w)
+        for w in _preferred(candidates, facts.data)
+    ]
     return Diagnosis(
         facts.node["id"],
         "service-selects-nothing",
         facts.health.message,
         {"selector": facts.data.get("selector") or {}},
         fixes,
-        [] if fixes else ["add the workload it should reach and link the Service to it"],
+        []
+        if fixes
+        else ["add the workload it should reach and link the Service to it"],
     )
 
 
@@ -592,7 +636,9 @@ def _workloads_in(facts: NodeFacts) -> list[dict]:
 
 def _preferred(workloads: list[dict], service: dict) -> list[dict]:
     """Put the workload named like the Service first."""
-    return sorted(workloads, key=lambda w: (w["data"].get("name") != service.get("name"), w["id"]))
+    return sorted(
+        workloads, key=lambda w: (w["data"].get("name") != service.get("name"), w["id"])
+    )
 
 
 def _connect_service(service_id: str, workload: dict) -> Fix:
@@ -616,7 +662,7 @@ def _connect_service(service_id: str, workload: dict) -> Fix:
         id=f"connect-{workload_id}",
         title=f"Connect the Service to {workload['data'].get('name', workload_id)}",
         change=change,
-        explanation="Link it to the workload: its selector then follows the workload's pods.",
+        explanation="Link it to the workload: its selector then follows its pods.",
     )
 
 
@@ -640,7 +686,11 @@ def _service_port_mismatch(facts: NodeFacts) -> Diagnosis | None:
         f"the Service sends traffic to port {', '.join(map(str, warned))}, but its "
         f"pods listen on {', '.join(map(str, ports)) or 'other ports'}"
     )
-    fixes = [_set_target_port(facts.node["id"], warned, ports[0])] if len(ports) == 1 else []
+    fixes = (
+        [_set_target_port(facts.node["id"], warned, ports[0])]
+        if len(ports) == 1
+        else []
+    )
     return Diagnosis(
         facts.node["id"],
         "service-port-mismatch",
@@ -660,7 +710,8 @@ def _linked_port_mismatch(facts: NodeFacts, workload: dict) -> Diagnosis | None:
         for p in service_ports(facts.data)
         if p.get("targetPort") is not None
         and ports
-        and p["targetPort"] not in (numbers if isinstance(p["targetPort"], int) else names)
+        and p["targetPort"]
+        not in (numbers if isinstance(p["targetPort"], int) else names)
     ]
     if not wrong:
         return None
@@ -741,7 +792,7 @@ def _add_cpu_request(target: dict) -> Fix:
 
     return Fix(
         id="add-cpu-request",
-        title=f"Add a CPU request of {DEFAULT_CPU_REQUEST} to {target['data'].get('name')}",
+        title=f"Add a CPU request to {target['data'].get('name')}",
         change=change,
         explanation="The autoscaler measures CPU use against the request.",
         inputs=[FixInput("cpu", "CPU request", DEFAULT_CPU_REQUEST)],
@@ -749,7 +800,10 @@ def _add_cpu_request(target: dict) -> Fix:
 
 
 def _pvc_cannot_bind(facts: NodeFacts) -> Diagnosis | None:
-    if facts.node.get("type") != "persistentvolumeclaim" or facts.state != HealthState.DEGRADED:
+    if (
+        facts.node.get("type") != "persistentvolumeclaim"
+        or facts.state != HealthState.DEGRADED
+    ):
         return None
     class_name = facts.data.get("storageClassName")
     default = facts.cluster.default_storage_class()
@@ -762,7 +816,11 @@ def _pvc_cannot_bind(facts: NodeFacts) -> Diagnosis | None:
         facts.node["id"],
         "pvc-cannot-bind",
         cause,
-        {"storage_class": class_name, "known_classes": sorted(known), "default_class": default},
+        {
+            "storage_class": class_name,
+            "known_classes": sorted(known),
+            "default_class": default,
+        },
         fixes,
         [] if fixes else ["check the storage class and its provisioner"],
     )
@@ -771,7 +829,9 @@ def _pvc_cannot_bind(facts: NodeFacts) -> Diagnosis | None:
 def _use_storage_class(facts: NodeFacts, class_name: str) -> Fix:
     node_id = facts.node["id"]
     old_name = facts.data.get("name", "")
-    new_name = _free_name(facts.nodes, f"{old_name}-{class_name}"[:NODE_NAME_LIMIT].rstrip("-"))
+    new_name = _free_name(
+        facts.nodes, f"{old_name}-{class_name}"[:NODE_NAME_LIMIT].rstrip("-")
+    )
 
     def change(nodes, edges, values):
         data = _data(nodes, node_id)
@@ -795,7 +855,9 @@ def _ingress_without_address(facts: NodeFacts) -> Diagnosis | None:
     if facts.node.get("type") != "ingress" or facts.health is None:
         return None
     warned = "the controller published no address" in facts.health.warnings
-    waiting = facts.state == HealthState.PROGRESSING and "address" in (facts.health.message or "")
+    waiting = facts.state == HealthState.PROGRESSING and "address" in (
+        facts.health.message or ""
+    )
     if not (warned or waiting):
         return None
     wanted = facts.data.get("ingressClassName")
@@ -816,7 +878,9 @@ def _ingress_without_address(facts: NodeFacts) -> Diagnosis | None:
         cause,
         {
             "ingress_class": wanted,
-            "known_classes": [c["metadata"]["name"] for c in facts.cluster.ingress_classes],
+            "known_classes": [
+                c["metadata"]["name"] for c in facts.cluster.ingress_classes
+            ],
         },
         fixes,
         advice,

@@ -243,6 +243,8 @@ class _Preview:
 
     def _place(self, node_id: str, manifest: dict) -> _Item:
         """Return a manifest as the run applies it: namespace and labels set."""
+        # TODO(dry-run-shared-rules): this and _prunable mirror the engine's
+        # private _place and _Pruner._doomed; the engine should expose them.
         item = _Item(node_id, copy.deepcopy(manifest))
         try:
             item.resource = self.discovery.resolve(

@@ -422,7 +422,8 @@ class KindStream:
                     return False
         except (urllib3.exceptions.HTTPError, OSError) as error:
             # A cut stream is resumed from the last version it delivered.
-            logger.info("watch of %s cut: %s", self._name, error)
+            if not self._stopped:
+                logger.info("watch of %s cut: %s", self._name, error)
         finally:
             with self._response_lock:
                 self._response = None
@@ -897,6 +898,7 @@ class Watcher:
         self.publisher = Publisher(channel_layer or get_channel_layer())
         self.inbox: queue.Queue = queue.Queue()
         self.published_changes = 0
+        self.reassessments = 0
         self._tracked: dict[str, TrackedWorkflow] = {}
         self._by_namespace: dict[str, dict[str, set[str]]] = {}
         self._watches: dict[str, ClusterWatch] = {}
@@ -949,9 +951,11 @@ class Watcher:
             self._refresh()
             self._next_refresh = now + self.refresh_interval
         if now >= self._next_reassess:
+            # Time alone changes some verdicts (an Ingress's grace period).
             for workflow_id, tracked in self._tracked.items():
                 self._dirty[tracked.cluster_id].add(workflow_id)
             self._next_reassess = now + self.reassess_interval
+            self.reassessments += 1
         wait = self._next_refresh - time.monotonic()
         if timeout is not None:
             wait = min(wait, timeout)
@@ -969,6 +973,11 @@ class Watcher:
     def holds(self, cluster_id) -> bool:
         """Return True when this replica watches the cluster."""
         return str(cluster_id) in self._watches
+
+    def cache_of(self, cluster_id) -> ClusterCache | None:
+        """Return the object cache of a cluster this replica watches."""
+        watch = self._watches.get(str(cluster_id))
+        return watch.cache if watch is not None else None
 
     def is_synced(self, cluster_id) -> bool:
         """Return True when the cluster's first lists are all in."""

@@ -53,7 +53,9 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_select_related = ("owner", "cluster")
     search_fields = ("name", "owner__username", "description")
     readonly_fields = ("state", "revision", "canvas", "run_count", "success_count",
-                       "failure_count", "last_run_at", "created_at", "updated_at")
+                       "failure_count", "last_run_at", "cleanup_state",
+                       "cleanup_message", "schedule_cron", "schedule_timezone",
+                       "schedule_enabled", "webhook", "created_at", "updated_at")
     fields = ("name", "description", "owner", "shared_with", "cluster", "namespace",
               "tags", *readonly_fields)
     filter_horizontal = ("shared_with",)
@@ -67,6 +69,10 @@ class WorkflowAdmin(admin.ModelAdmin):
     @admin.display(description="Canvas (secret values masked)")
     def canvas(self, workflow) -> str:
         return _masked_json(workflow.nodes, workflow.edges)
+
+    @admin.display(description="Webhook", boolean=True)
+    def webhook(self, workflow) -> bool:
+        return workflow.has_webhook()
 
 
 @admin.register(WorkflowVersion)

@@ -20,7 +20,9 @@ class WorkflowSearchForm(forms.Form):
 class NewWorkflowForm(forms.Form):
     """Name, description and target cluster of a new workflow."""
 
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(
+        max_length=100, widget=forms.TextInput(attrs={"autofocus": True})
+    )
     description = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3})
     )

@@ -4,7 +4,8 @@ Schedule: a five-field cron expression and an IANA time zone on the
 workflow. Celery beat (django_celery_beat's DatabaseScheduler) fires one
 PeriodicTask per workflow, kept in step here, which calls
 `runs.tasks.scheduled_run_task(workflow_id)`. A fire that finds a run in
-progress (two fires at once, or a long run) is skipped and logged.
+progress (two fires at once, or a long run), or a workflow that is not
+published, is skipped and logged. Archiving pauses the schedule.
 
 Webhook: `POST /v1/api/hooks/<workflow_id>/<secret>`, or
 `POST /v1/api/hooks/<workflow_id>` with the secret in the
@@ -114,6 +115,7 @@ def set_schedule(workflow_id, *, cron: str, time_zone: str, enabled: bool = True
     """Store a workflow's schedule and its beat entry; return the workflow."""
     expression, time_zone = check_schedule(cron, time_zone)
     with transaction.atomic():
+        # An archive at the same moment pauses the schedule: one goes first.
         workflow = Workflow.objects.select_for_update().get(pk=workflow_id)
         if workflow.state == Workflow.State.ARCHIVED:
             raise Conflict("This workflow is archived; restore it before scheduling.")
@@ -231,6 +233,7 @@ def create_webhook(workflow_id) -> tuple[Workflow, str]:
     """Give a workflow a new webhook secret (replacing any); return it once."""
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
+        # Two rotations at once: the last to commit holds the valid secret.
         workflow = Workflow.objects.select_for_update().get(pk=workflow_id)
         rotated = workflow.has_webhook()
         workflow.webhook_secret_hash = _digest(secret)

@@ -316,7 +316,8 @@ def export_yaml(
     and the namespaces they need come first. Without `reveal` no secret
     value leaves the server: every Secret is left out (named in the header,
     with its keys) rather than exported with placeholders a `kubectl apply`
-    would write over the real values.
+    would write over the real values. The workloads' config checksum is
+    then computed over the mask, so it differs from a run's.
     """
     rendered = render_canvas(
         nodes,

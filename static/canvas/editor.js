@@ -279,6 +279,8 @@ export class Editor {
     this.apply([...doc.nodes, node], doc.edges, `add ${kind.label}`);
     emit(this.root, "canvas:node-added", { node });
     this.select([id], [], true);
+    // Keyboard users go on typing the new node's name.
+    /** @type {HTMLElement|null} */ (this.panel.element.querySelector('[data-path="name"]'))?.focus();
     this.toast(`${kind.label} ${id} added.`);
     return id;
   }
@@ -976,6 +978,7 @@ export class Editor {
       return;
     }
     if (!this.inScope(event.target)) return;
+    if (!mod && event.key !== "?" && !this.onCanvas(event.target)) return;
     const handled = mod ? this.commandShortcut(key, event.shiftKey) : this.plainShortcut(event);
     if (handled) event.preventDefault();
   }
@@ -986,6 +989,16 @@ export class Editor {
    */
   inScope(target) {
     return target === document.body || target === document.documentElement || (target instanceof Node && this.root.contains(target));
+  }
+
+  /**
+   * Whether the focus is on the canvas itself (or nowhere), where plain keys
+   * are shortcuts; on a button or link they keep their usual meaning.
+   * @param {EventTarget|null} target
+   */
+  onCanvas(target) {
+    if (target === document.body || target === document.documentElement) return true;
+    return target instanceof HTMLElement && (target === this.viewport || target.classList.contains("kc-node"));
   }
 
   /**

@@ -50,7 +50,11 @@ class EditorPage:
         return self.page.locator("#save-state")
 
     def ids(self) -> set[str]:
-        return set(self.page.eval_on_selector_all(".kc-node", "els => els.map(e => e.dataset.id)"))
+        return set(
+            self.page.eval_on_selector_all(
+                ".kc-node", "els => els.map(e => e.dataset.id)"
+            )
+        )
 
     # -- Adding nodes -----------------------------------------------------------
 
@@ -58,7 +62,9 @@ class EditorPage:
         """Drag a kind from the palette onto the canvas; return the new id."""
         before = self.ids()
         item = self.page.locator(f'.kc-palette-item[data-kind="{kind}"]')
-        item.drag_to(self.page.locator(".kc-viewport"), target_position={"x": x, "y": y})
+        item.drag_to(
+            self.page.locator(".kc-viewport"), target_position={"x": x, "y": y}
+        )
         return self._new_id(before)
 
     def add_with_command_palette(self, search: str) -> str:

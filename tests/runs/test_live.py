@@ -215,7 +215,11 @@ def test_the_run_recorder_streams_node_states_and_log_lines_as_it_flushes(
         "updated_at": applying["updated_at"],
     }
     assert line["message"] == "applied api"
-    assert (line["level"], line["node_id"], line["run_id"]) == ("info", "api", str(run.pk))
+    assert (line["level"], line["node_id"], line["run_id"]) == (
+        "info",
+        "api",
+        str(run.pk),
+    )
     assert line["id"] == run.log_lines.get().pk
     assert done["health"]["ready"] == 2
     assert run.node_states.get(node_id="api").state == "healthy"

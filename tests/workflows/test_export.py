@@ -16,8 +16,13 @@ pytestmark = pytest.mark.django_db
 KINDS = "deploy,sts,svc,ing,hpa,cm,secret"
 SECRET_VALUES = ("pg-pa55w0rd-for-tests", "t0k3n-for-tests", "s3ss10n-k3y-f0r-t3sts")
 # Set by the server and different on every cluster: not part of "the same".
-SERVER_METADATA = ("uid", "resourceVersion", "creationTimestamp", "managedFields",
-                   "generation")
+SERVER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "managedFields",
+    "generation",
+)
 
 
 @pytest.fixture
@@ -27,8 +32,9 @@ def cluster(owner, kubeconfig_text):
 
 @pytest.fixture
 def workflow(owner, cluster):
-    return make_workflow(owner, cluster, canvas=three_tier_canvas(), state="published",
-                         namespace="shop")
+    return make_workflow(
+        owner, cluster, canvas=three_tier_canvas(), state="published", namespace="shop"
+    )
 
 
 @pytest.fixture
@@ -52,9 +58,22 @@ def documents(response) -> list[dict]:
 
 def live_objects(kubeconfig, workflow) -> dict:
     done = subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), "get", KINDS, "-A", "-l",
-         f"kubeorch.io/workflow={workflow.pk}", "-o", "json"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(kubeconfig),
+            "get",
+            KINDS,
+            "-A",
+            "-l",
+            f"kubeorch.io/workflow={workflow.pk}",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return {
         (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]): comparable(o)
@@ -69,16 +88,29 @@ def comparable(obj: dict) -> dict:
         k: v for k, v in obj["metadata"].items() if k not in SERVER_METADATA
     }
     if obj["kind"] == "Service":
-        obj["spec"] = {k: v for k, v in obj["spec"].items()
-                       if k not in ("clusterIP", "clusterIPs")}
+        obj["spec"] = {
+            k: v for k, v in obj["spec"].items() if k not in ("clusterIP", "clusterIPs")
+        }
     return obj
 
 
 def kubectl_apply(kubeconfig, text: str) -> None:
     subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), "apply", "--server-side",
-         "--field-manager=kubeorch", "-f", "-"],
-        input=text, capture_output=True, text=True, timeout=60, check=True,
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(kubeconfig),
+            "apply",
+            "--server-side",
+            "--field-manager=kubeorch",
+            "-f",
+            "-",
+        ],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
 
 
@@ -94,7 +126,10 @@ def test_the_export_is_a_yaml_attachment_with_ownership_labels(
     assert docs[0] == {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": "shop", "labels": {"app.kubernetes.io/managed-by": "kubeorch"}},
+        "metadata": {
+            "name": "shop",
+            "labels": {"app.kubernetes.io/managed-by": "kubeorch"},
+        },
     }
     for doc in docs[1:]:
         labels = doc["metadata"]["labels"]
@@ -127,8 +162,9 @@ def test_only_the_owner_may_export_secret_values(
 
     assert shared.status_code == 200
     assert refused.status_code == 403
-    secrets = {d["metadata"]["name"]: d for d in documents(revealed)
-               if d["kind"] == "Secret"}
+    secrets = {
+        d["metadata"]["name"]: d for d in documents(revealed) if d["kind"] == "Secret"
+    }
     password = secrets["web-secret"]["data"]["DATABASE_PASSWORD"]
     assert base64.b64decode(password).decode() == "pg-pa55w0rd-for-tests"
 

@@ -29,7 +29,9 @@ def deployable_canvas() -> dict:
     return {
         "nodes": [
             web(),
-            node("web-svc", "service", name="web", ports=[{"name": "http", "port": 80}]),
+            node(
+                "web-svc", "service", name="web", ports=[{"name": "http", "port": 80}]
+            ),
             node("settings", "configmap", name="settings", data={"MODE": "live"}),
             node(
                 "widget",
@@ -72,9 +74,22 @@ def widget_crd() -> dict:
 
 def kubectl_objects(kubeconfig, selector: str) -> list[dict]:
     done = subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), "get", KINDS, "-A", "-l",
-         selector, "-o", "json"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(kubeconfig),
+            "get",
+            KINDS,
+            "-A",
+            "-l",
+            selector,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return json.loads(done.stdout)["items"]
 
@@ -156,9 +171,14 @@ def test_every_refused_move_answers_409_with_the_reason(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("state, gesture", [
-    ("draft", "edit"), ("published", "publish"), ("archived", "archive"),
-])
+@pytest.mark.parametrize(
+    "state, gesture",
+    [
+        ("draft", "edit"),
+        ("published", "publish"),
+        ("archived", "archive"),
+    ],
+)
 def test_a_move_to_the_current_state_changes_nothing(
     owner_api, owner, cluster, state, gesture
 ):
@@ -182,8 +202,9 @@ def test_publishing_an_empty_draft_is_refused(owner_api, owner, cluster):
 
 @pytest.mark.django_db
 def test_archiving_while_a_run_is_running_is_refused(owner_api, owner, cluster):
-    workflow = make_workflow(owner, cluster, canvas=deployable_canvas(),
-                             state="published")
+    workflow = make_workflow(
+        owner, cluster, canvas=deployable_canvas(), state="published"
+    )
     run = run_actions.start_run(workflow.pk, triggered_by="manual")
 
     response = move(owner_api, workflow, "archive")
@@ -212,8 +233,9 @@ def test_the_admin_actions_make_allowed_moves_and_show_refusals(
     admin_client, owner, cluster
 ):
     draft = make_workflow(owner, cluster, canvas=deployable_canvas(), name="a")
-    archived = make_workflow(owner, cluster, canvas=deployable_canvas(), name="b",
-                             state="archived")
+    archived = make_workflow(
+        owner, cluster, canvas=deployable_canvas(), name="b", state="archived"
+    )
 
     response = admin_client.post(
         "/admin/workflows/workflow/",
@@ -225,16 +247,19 @@ def test_the_admin_actions_make_allowed_moves_and_show_refusals(
     archived.refresh_from_db()
     assert (draft.state, archived.state) == ("published", "archived")
     shown = [str(message) for message in response.context["messages"]]
-    assert any("b: This workflow is archived and cannot be moved to published" in m
-               for m in shown), shown
+    assert any(
+        "b: This workflow is archived and cannot be moved to published" in m
+        for m in shown
+    ), shown
 
 
 @pytest.mark.django_db
 def test_the_admin_archive_action_refuses_while_a_run_runs(
     admin_client, owner, cluster
 ):
-    workflow = make_workflow(owner, cluster, canvas=deployable_canvas(),
-                             state="published")
+    workflow = make_workflow(
+        owner, cluster, canvas=deployable_canvas(), state="published"
+    )
     run_actions.start_run(workflow.pk, triggered_by="manual")
 
     admin_client.post(
@@ -253,10 +278,17 @@ def test_the_admin_archive_action_refuses_while_a_run_runs(
 def test_archiving_removes_every_object_the_workflow_owns_and_nothing_else(
     owner_api, owner, cluster, kubeconfig_path, django_capture_on_commit_callbacks
 ):
-    workflow = make_workflow(owner, cluster, canvas=deployable_canvas(),
-                             state="published")
-    other = make_workflow(owner, cluster, canvas=deployable_canvas(), name="other",
-                          namespace="other", state="published")
+    workflow = make_workflow(
+        owner, cluster, canvas=deployable_canvas(), state="published"
+    )
+    other = make_workflow(
+        owner,
+        cluster,
+        canvas=deployable_canvas(),
+        name="other",
+        namespace="other",
+        state="published",
+    )
     deploy(workflow)
     deploy(other)
     assert ("Widget", "blue-widget") in owned(kubeconfig_path, workflow)
@@ -279,8 +311,9 @@ def test_archiving_removes_every_object_the_workflow_owns_and_nothing_else(
 def test_restoring_waits_for_a_removal_in_progress(
     owner_api, owner, cluster, django_capture_on_commit_callbacks
 ):
-    workflow = make_workflow(owner, cluster, canvas=deployable_canvas(),
-                             state="published")
+    workflow = make_workflow(
+        owner, cluster, canvas=deployable_canvas(), state="published"
+    )
     ran_once(workflow)
     with django_capture_on_commit_callbacks():
         move(owner_api, workflow, "archive")
@@ -324,8 +357,9 @@ def test_a_failed_removal_is_recorded_and_archiving_again_retries_it(
 def test_archiving_a_workflow_that_never_ran_asks_nothing_of_the_cluster(
     owner_api, owner, cluster, django_capture_on_commit_callbacks
 ):
-    workflow = make_workflow(owner, cluster, canvas=deployable_canvas(),
-                             state="published")
+    workflow = make_workflow(
+        owner, cluster, canvas=deployable_canvas(), state="published"
+    )
 
     with django_capture_on_commit_callbacks() as enqueued:
         move(owner_api, workflow, "archive")
@@ -337,8 +371,9 @@ def test_archiving_a_workflow_that_never_ran_asks_nothing_of_the_cluster(
 
 @pytest.mark.django_db
 def test_archiving_pauses_the_schedule(owner_api, owner, cluster):
-    workflow = make_workflow(owner, cluster, canvas=deployable_canvas(),
-                             state="published")
+    workflow = make_workflow(
+        owner, cluster, canvas=deployable_canvas(), state="published"
+    )
     triggers.set_schedule(workflow.pk, cron="*/5 * * * *", time_zone="UTC")
 
     move(owner_api, workflow, "archive")
@@ -353,8 +388,9 @@ def test_archiving_pauses_the_schedule(owner_api, owner, cluster):
 def test_archiving_through_a_real_worker_empties_the_cluster(
     celery_worker, owner_api, owner, cluster, kubeconfig_path
 ):
-    workflow = make_workflow(owner, cluster, canvas=deployable_canvas(),
-                             state="published")
+    workflow = make_workflow(
+        owner, cluster, canvas=deployable_canvas(), state="published"
+    )
     run = run_actions.start_run(workflow.pk, triggered_by="manual")
     wait_for(lambda: Run.objects.get(pk=run.pk).status != "running")
     assert owned(kubeconfig_path, workflow)
@@ -372,3 +408,23 @@ def wait_for(condition, timeout: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+@pytest.mark.django_db
+def test_the_admin_page_shows_cleanup_and_schedule_but_no_webhook_secret(
+    admin_client, owner_api, owner, cluster
+):
+    workflow = make_workflow(
+        owner, cluster, canvas=deployable_canvas(), state="published"
+    )
+    secret = owner_api.post(f"/v1/api/workflows/{workflow.pk}/webhook").data["secret"]
+    triggers.set_schedule(workflow.pk, cron="0 4 * * *", time_zone="UTC")
+
+    page = admin_client.get(f"/admin/workflows/workflow/{workflow.pk}/change/")
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "0 4 * * *" in text
+    assert secret not in text
+    workflow.refresh_from_db()
+    assert workflow.webhook_secret_hash not in text

@@ -126,8 +126,9 @@ def test_a_disabled_webhook_refuses_every_call(owner_api, published):
 
 @pytest.mark.django_db
 def test_a_secret_for_another_workflow_is_refused(owner_api, owner, cluster, published):
-    other = make_workflow(owner, cluster, canvas=canvas(), state="published",
-                          name="other")
+    other = make_workflow(
+        owner, cluster, canvas=canvas(), state="published", name="other"
+    )
     secret = owner_api.post(base(other) + "/webhook").data["secret"]
 
     response = anonymous().post(hook_url(published, secret))
@@ -214,11 +215,14 @@ def test_changing_a_schedule_replaces_its_crontab(owner_api, published):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body, field", [
-    ({"cron": "61 * * * *"}, "cron"),
-    ({"cron": "* * *"}, "cron"),
-    ({"cron": "0 3 * * *", "timezone": "Mars/Olympus"}, "timezone"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"cron": "61 * * * *"}, "cron"),
+        ({"cron": "* * *"}, "cron"),
+        ({"cron": "0 3 * * *", "timezone": "Mars/Olympus"}, "timezone"),
+    ],
+)
 def test_a_bad_schedule_is_refused_per_field(owner_api, published, body, field):
     response = owner_api.put(base(published) + "/schedule", body, format="json")
 
@@ -259,10 +263,14 @@ def test_only_the_owner_manages_the_schedule(
     triggers.set_schedule(published.pk, cron="0 3 * * *", time_zone="UTC")
 
     assert teammate_api.get(url).status_code == 200
-    assert teammate_api.put(url, {"cron": "* * * * *"}, format="json").status_code == 403
+    assert (
+        teammate_api.put(url, {"cron": "* * * * *"}, format="json").status_code == 403
+    )
     assert teammate_api.delete(url).status_code == 403
     assert outsider_api.get(url).status_code == 404
-    assert outsider_api.put(url, {"cron": "* * * * *"}, format="json").status_code == 404
+    assert (
+        outsider_api.put(url, {"cron": "* * * * *"}, format="json").status_code == 404
+    )
     assert PeriodicTask.objects.get().crontab.hour == "3"
 
 

@@ -21,7 +21,9 @@ def first_canvas() -> dict:
     return {
         "nodes": [
             web(),
-            node("web-svc", "service", name="web", ports=[{"name": "http", "port": 80}]),
+            node(
+                "web-svc", "service", name="web", ports=[{"name": "http", "port": 80}]
+            ),
             node("extra", "configmap", name="extra", data={"LOG_LEVEL": "info"}),
             node("creds", "secret", name="creds", data={"PASSWORD": OLD_PASSWORD}),
         ],
@@ -157,9 +159,7 @@ def test_two_versions_compare_to_exactly_their_changes_with_the_secret_masked(
     assert response.data["summary"]["nodes_modified"] == 2
 
 
-def test_a_secret_typed_again_with_the_same_value_is_not_a_change(
-    owner_api, workflow
-):
+def test_a_secret_typed_again_with_the_same_value_is_not_a_change(owner_api, workflow):
     actions.create_version(workflow.pk)
     current = owner_api.get(base(workflow)).data
     creds = next(n for n in current["nodes"] if n["id"] == "creds")
@@ -285,8 +285,9 @@ def test_a_teammate_reads_compares_versions_and_restores_into_a_draft(
     assert compare.status_code == 200
     made = teammate_api.post(base(workflow) + "/versions", {}, format="json")
     assert made.status_code == 201
-    restored = teammate_api.post(base(workflow) + "/versions/1/restore", {},
-                                 format="json")
+    restored = teammate_api.post(
+        base(workflow) + "/versions/1/restore", {}, format="json"
+    )
     assert restored.status_code == 201
 
 
@@ -301,3 +302,27 @@ def test_an_outsider_reaches_no_version_endpoint(outsider_api, workflow):
     assert outsider_api.post(url + "/1/restore", {}, format="json").status_code == 404
     assert outsider_api.get(url + "/1/export").status_code == 404
     assert workflow.versions.count() == 1
+
+
+def test_the_openapi_schema_describes_the_new_endpoints(owner_api):
+    response = owner_api.get("/v1/api/schema/", HTTP_ACCEPT="application/json")
+
+    paths = json.loads(response.content)["paths"]
+    base = "/v1/api/workflows/{workflow_id}"
+    for path in (
+        f"{base}/versions",
+        f"{base}/versions/compare",
+        f"{base}/versions/{{number}}",
+        f"{base}/versions/{{number}}/restore",
+        f"{base}/versions/{{number}}/export",
+        f"{base}/dry-run",
+        f"{base}/schedule",
+        f"{base}/webhook",
+        "/v1/api/hooks/{workflow_id}/{secret}",
+        "/v1/api/hooks/{workflow_id}",
+        "/v1/api/runs",
+    ):
+        assert path in paths, path
+    # No login on the webhook: the secret is the credential.
+    assert not paths["/v1/api/hooks/{workflow_id}"]["post"].get("security")
+    assert paths[f"{base}/webhook"]["post"]["security"]
