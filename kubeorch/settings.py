@@ -191,6 +191,8 @@ SPECTACULAR_SETTINGS = {
 KUBEORCH_HEALTH_DEADLINE = env.float("KUBEORCH_HEALTH_DEADLINE", default=300.0)
 KUBEORCH_KUBE_TIMEOUT = env.float("KUBEORCH_KUBE_TIMEOUT", default=10.0)
 KUBEORCH_APPLY_PARALLELISM = env.int("KUBEORCH_APPLY_PARALLELISM", default=8)
+# A dry run answers in the request; past this it reports what it has.
+KUBEORCH_DRY_RUN_DEADLINE = env.float("KUBEORCH_DRY_RUN_DEADLINE", default=60.0)
 # A running run whose worker has not reported for this long is finished as
 # failed by the periodic reaper.
 KUBEORCH_RUN_HEARTBEAT_TIMEOUT = env.float(

@@ -486,7 +486,7 @@ def dry_run_workflow(workflow, *, version=None) -> dict:
     options = DryRunOptions(
         parallelism=settings.KUBEORCH_APPLY_PARALLELISM,
         request_timeout=settings.KUBEORCH_KUBE_TIMEOUT,
-        deadline=getattr(settings, "KUBEORCH_DRY_RUN_DEADLINE", 60.0),
+        deadline=settings.KUBEORCH_DRY_RUN_DEADLINE,
         extra_kinds=tuple(sorted(custom_kinds(workflow))),
     )
     with connect(workflow.cluster) as api_client:

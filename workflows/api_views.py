@@ -57,7 +57,9 @@ class WorkflowViewSet(
         return WorkflowSerializer
 
     def get_object(self):
-        manage = self.action in ("destroy",)
+        # Deleting and archiving remove what the owner deployed; teammates
+        # may edit, publish and run.
+        manage = self.action in ("destroy", "archive")
         return workflow_for_user(self.request.user, self.kwargs["pk"], manage=manage)
 
     def perform_create(self, serializer):

@@ -31,22 +31,28 @@ class WorkflowSerializer(serializers.ModelSerializer):
         child=serializers.CharField(max_length=50), max_length=20, required=False
     )
     nodes = serializers.SerializerMethodField()
+    webhook_enabled = serializers.SerializerMethodField()
 
     class Meta:
         model = Workflow
         fields = [
             "id", "name", "description", "cluster_id", "namespace", "tags",
             "owner", "state", "nodes", "edges", "revision", "run_count",
-            "success_count", "failure_count", "last_run_at", "created_at",
-            "updated_at",
+            "success_count", "failure_count", "last_run_at", "schedule_cron",
+            "schedule_timezone", "schedule_enabled", "webhook_enabled",
+            "cleanup_state", "cleanup_message", "created_at", "updated_at",
         ]
         read_only_fields = [
             "state", "edges", "revision", "run_count", "success_count",
-            "failure_count", "last_run_at",
+            "failure_count", "last_run_at", "schedule_cron", "schedule_timezone",
+            "schedule_enabled", "cleanup_state", "cleanup_message",
         ]
 
     def get_nodes(self, workflow) -> list:
         return secrets.mask_canvas(workflow.nodes)
+
+    def get_webhook_enabled(self, workflow) -> bool:
+        return bool(workflow.webhook_secret_hash)
 
 
 class WorkflowListSerializer(WorkflowSerializer):

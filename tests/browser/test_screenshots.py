@@ -35,7 +35,7 @@ def test_screenshots_of_the_editor_panel_and_command_palette(
     page.screenshot(path=folder / "editor-settings-panel.png")
     editor.close_panel()
     page.keyboard.press(f"{COMMAND_KEY}+k")
-    page.keyboard.type("add se")
+    page.keyboard.type("add serv")
     expect(page.locator(".kc-command").first).to_contain_text("Add Service")
     page.screenshot(path=folder / "editor-command-palette.png")
 

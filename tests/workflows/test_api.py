@@ -349,3 +349,14 @@ BREAKAGES = {
     "missing_image": _missing_image,
     "port_out_of_range": _port_out_of_range,
 }
+
+
+def test_a_teammate_can_publish_but_not_archive(teammate_api, teammate, owner, cluster):
+    workflow = make_workflow(owner, cluster, canvas=three_tier_canvas())
+    workflow.shared_with.add(teammate)
+    base = f"/v1/api/workflows/{workflow.pk}"
+
+    assert teammate_api.post(base + "/publish").status_code == 200
+    assert teammate_api.post(base + "/archive").status_code == 403
+    workflow.refresh_from_db()
+    assert workflow.state == "published"
