@@ -15,6 +15,10 @@ from django.utils.translation import ngettext
 
 logger = logging.getLogger(__name__)
 
+# TODO(login-throttle): the counts live in the default cache, which is
+# per-process memory unless CACHES points at Redis; with several web
+# processes each one counts on its own. The Django admin's login is not
+# throttled either (it has its own view).
 WINDOW_SECONDS = 300
 MAX_FAILURES_PER_USERNAME = 5
 MAX_FAILURES_PER_ADDRESS = 20

@@ -502,7 +502,7 @@ class NodeLogFollower:
         for response in responses:
             try:
                 response.shutdown()
-            except Exception:  # noqa: BLE001 - closing what may be closed already
+            except Exception:  # closing what may be closed already
                 logger.debug("closing a log stream failed", exc_info=True)
 
     def join(self, timeout: float = 5.0) -> None:

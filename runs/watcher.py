@@ -48,7 +48,7 @@ import redis
 import urllib3
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -201,6 +201,15 @@ class WatchClient(KubeClient):
         if response.status != 200:
             _raise_refusal(response)
         return response
+
+
+class WatchDiscovery(Discovery):
+    """Discovery that can forget a group/version, to look for it again."""
+
+    def forget(self, api_version: str) -> None:
+        """Drop what is known of one group/version."""
+        with self._lock:
+            self._versions.pop(api_version, None)
 
 
 def _selectors(kind: WatchedKind) -> dict:
@@ -398,9 +407,11 @@ class KindStream:
         except ClusterUnreachable:
             raise
         except KubeError as error:
-            if error.code == 404:
-                return None
-            raise
+            if error.code != 404:
+                raise
+        # Ask again next time: a CustomResourceDefinition may come later.
+        self.cluster.discovery.forget(self.kind.api_version)
+        return None
 
     def _watch_once(self, resource: Resource, resync_at: float) -> bool:
         """Follow one watch stream; return False when a fresh list is needed."""
@@ -600,7 +611,7 @@ class ClusterWatch:
             timeout=options.request_timeout,
             pool_size=len(WATCHED_KINDS) + 8,
         )
-        self.discovery = Discovery(self.client)
+        self.discovery = WatchDiscovery(self.client)
         self.streams: dict[tuple[str, str], KindStream] = {}
         self.listed: set[tuple[str, str]] = set()
         self.failed: dict[tuple[str, str], str] = {}
@@ -629,8 +640,11 @@ class ClusterWatch:
         self.stop_event.set()
         for stream in self.streams.values():
             stream.interrupt()
+        # A stream inside a list request ends within the request timeout;
+        # it posts nothing that counts any more, so do not wait that long.
+        deadline = time.monotonic() + 2
         for stream in self.streams.values():
-            stream.thread.join(timeout=2)
+            stream.thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.client.close()
         self.api_client.close()
 
@@ -761,15 +775,27 @@ class Publisher:
         self._loop.close()
 
     async def _send_forever(self) -> None:
+        """Send what is queued: groups side by side, each group in order."""
         while True:
-            group, message = await self._queue.get()
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            by_group: dict[str, list[dict]] = defaultdict(list)
+            for group, message in batch:
+                by_group[group].append(message)
+            await asyncio.gather(
+                *(self._send_in_order(g, messages) for g, messages in by_group.items())
+            )
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _send_in_order(self, group: str, messages: list[dict]) -> None:
+        for message in messages:
             try:
                 await self.layer.group_send(group, message)
                 self.sent += 1
             except Exception as error:
                 logger.warning("could not publish to %s: %r", group, error)
-            finally:
-                self._queue.task_done()
 
 
 # --- What is watched ---------------------------------------------------------
@@ -873,7 +899,7 @@ class Watcher:
         reassess_interval: float = 15.0,
         lease_ttl: float = 15.0,
         unreachable_after: float = 30.0,
-        batch_window: float = 0.02,
+        batch_window: float = 0.01,
         ingress_grace: float = INGRESS_GRACE_SECONDS,
         options: WatchOptions | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -899,6 +925,7 @@ class Watcher:
         self.inbox: queue.Queue = queue.Queue()
         self.published_changes = 0
         self.reassessments = 0
+        self.lists_taken = 0
         self._tracked: dict[str, TrackedWorkflow] = {}
         self._by_namespace: dict[str, dict[str, set[str]]] = {}
         self._watches: dict[str, ClusterWatch] = {}
@@ -1085,10 +1112,13 @@ class Watcher:
         watch = self._watches.get(tracked.cluster_id)
         if watch is None:
             return
-        statuses = NodeStatus.objects.filter(workflow_id=tracked.workflow_id)
+        statuses = list(NodeStatus.objects.filter(workflow_id=tracked.workflow_id))
         for status in statuses:
             key = (tracked.workflow_id, status.node_id)
             watch.last[key] = _fingerprint(status.kind, status.health)
+        # Rows of nodes the deployed version lost while nobody watched.
+        stale = {status.node_id for status in statuses} - set(tracked.nodes)
+        self._remove_nodes(tracked.workflow_id, tracked.cluster_id, stale)
         self._dirty[tracked.cluster_id].add(tracked.workflow_id)
 
     def _publish_run_status(self, tracked: TrackedWorkflow) -> None:
@@ -1267,6 +1297,7 @@ class Watcher:
         if watch is None or message.session != watch.session:
             return  # from streams of a watch that was stopped
         if isinstance(message, Listed):
+            self.lists_taken += 1
             touched = watch.cache.replace(message.kind, message.items)
             watch.listed.add(message.kind)
             self._recovered(watch, message.kind)
@@ -1392,13 +1423,15 @@ class Watcher:
 
     def _store_and_publish(self, watch: ClusterWatch, changes: list) -> None:
         """Write the changed NodeStatus rows, then publish them."""
-        observed = timezone.now()
+        rows = [self._status_row(t, n, h) for t, n, h, _ in changes]
         try:
-            with transaction.atomic():
-                rows = [
-                    self._store(tracked, node, health, observed)
-                    for tracked, node, health, _ in changes
-                ]
+            # One upsert: a previous lease holder may have written the row.
+            NodeStatus.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["workflow", "node_id"],
+                update_fields=STATUS_FIELDS,
+            )
         except DatabaseError as error:
             logger.warning("could not store node health: %s", error)
             for tracked, *_ in changes:
@@ -1412,22 +1445,34 @@ class Watcher:
             )
         self.published_changes += len(rows)
 
-    def _store(self, tracked, node, health: Health, observed) -> NodeStatus:
-        """Write one node's health."""
-        row, _ = NodeStatus.objects.update_or_create(
+    @staticmethod
+    def _status_row(tracked, node, health: Health) -> NodeStatus:
+        """Return the NodeStatus row of one node's new health."""
+        now = timezone.now()
+        return NodeStatus(
             workflow_id=tracked.workflow_id,
             node_id=node.node_id,
-            defaults={
-                "kind": node.kind,
-                "state": health.state.value,
-                "message": health.message[:5000],
-                "ready": health.ready,
-                "desired": health.desired,
-                "health": health.as_dict(),
-                "observed_at": observed,
-            },
+            kind=node.kind,
+            state=health.state.value,
+            message=health.message[:5000],
+            ready=health.ready,
+            desired=health.desired,
+            health=health.as_dict(),
+            observed_at=now,
+            updated_at=now,
         )
-        return row
+
+
+STATUS_FIELDS = [
+    "kind",
+    "state",
+    "message",
+    "ready",
+    "desired",
+    "health",
+    "observed_at",
+    "updated_at",
+]
 
 
 def _tracked_rows():

@@ -70,6 +70,11 @@ export class Autosave {
     this.retries = 0;
     /** @type {Promise<void>|null} */
     this.inFlight = null;
+    this.conflictText = el("p", { class: "kc-conflict-reason" });
+    this.conflictDiff = el("div", { class: "kc-conflict-diff" });
+    this.conflictActions = el("div", { class: "actions" });
+    /** @type {[string, any]|null} the last conflict, to show it again */
+    this.lastConflict = null;
     this.dialog = this.buildDialog();
     root.addEventListener("canvas:ready", () => this.show());
     root.addEventListener("canvas:changed", (event) => this.changed(/** @type {CustomEvent} */ (event).detail));
@@ -108,7 +113,10 @@ export class Autosave {
     this.timer = window.setTimeout(() => this.save(), delay);
   }
 
-  /** Send the latest canvas; one save at a time, the newest wins. */
+  /**
+   * Send the latest canvas; one save at a time, the newest wins.
+   * @returns {Promise<void>}
+   */
   async save() {
     clearTimeout(this.timer);
     if (this.inFlight) {
@@ -251,9 +259,6 @@ export class Autosave {
   // -- The conflict dialog ----------------------------------------------------
 
   buildDialog() {
-    this.conflictText = el("p", { class: "kc-conflict-reason" });
-    this.conflictDiff = el("div", { class: "kc-conflict-diff" });
-    this.conflictActions = el("div", { class: "actions" });
     const dialog = /** @type {HTMLDialogElement} */ (
       el(
         "dialog",
@@ -273,7 +278,6 @@ export class Autosave {
    * @param {any} theirs the workflow as the server has it now
    */
   openConflict(message, theirs) {
-    /** @type {[string, any]} */
     this.lastConflict = [message, theirs];
     const mine = this.latest ?? { nodes: [], edges: [] };
     const frozen = theirs.state !== "draft";

@@ -43,6 +43,19 @@ import { Store } from "./store.js";
  * }} EditorConfig
  */
 
+/**
+ * A button of the canvas toolbar.
+ * @param {string} label
+ * @param {string} text
+ * @param {() => void} run
+ * @param {string} name
+ */
+function toolButton(label, text, run, name) {
+  return /** @type {HTMLButtonElement} */ (
+    el("button", { type: "button", class: "kc-tool", title: label, "aria-label": label, dataset: { tool: name }, text, onclick: run })
+  );
+}
+
 /** @type {EditorConfig} */
 export const DEFAULTS = {
   nodes: [],
@@ -95,24 +108,7 @@ export class Editor {
     this.pasteCount = 0;
     const nodes = applyLinks(clone(config.nodes), clone(config.edges), registry);
     this.store = new Store({ nodes, edges: clone(config.edges) });
-    this.buildDom();
-    this.store.subscribe((change) => this.changed(change));
-    this.bindPointer();
-    this.bindKeys();
-    this.bindEvents();
-    this.scene.render(this.store.doc);
-    this.setReadOnly(this.readOnly, this.readOnlyReason);
-    requestAnimationFrame(() => {
-      if (config.fitOnLoad) this.scene.fit();
-      this.minimap?.schedule();
-      emit(this.root, "canvas:ready", { nodes: nodes.length, edges: this.store.doc.edges.length });
-    });
-  }
-
-  // -- Building ---------------------------------------------------------------
-
-  buildDom() {
-    this.root.classList.add("kc-editor");
+    root.classList.add("kc-editor");
     this.viewport = el("div", {
       class: "kc-viewport",
       tabindex: "0",
@@ -121,6 +117,9 @@ export class Editor {
     });
     this.box = el("div", { class: "kc-box", hidden: true });
     this.toasts = el("div", { class: "kc-toasts", role: "status", "aria-live": "polite" });
+    this.undoButton = toolButton("Undo (Ctrl/⌘ Z)", "↶", () => this.undo(), "undo");
+    this.redoButton = toolButton("Redo (Ctrl/⌘ Shift Z)", "↷", () => this.redo(), "redo");
+    this.layoutButton = toolButton("Auto-layout (L)", "Auto-layout", () => this.autoLayout(), "layout");
     this.toolbar = this.buildToolbar();
     this.viewport.append(this.box);
     const stage = el("div", { class: "kc-stage" }, this.viewport, this.toolbar, this.toasts);
@@ -143,30 +142,32 @@ export class Editor {
     });
     this.commandPalette = new CommandPalette(this.root, () => this.commands());
     this.shortcuts = new ShortcutsSheet(this.root);
+    this.store.subscribe((change) => this.changed(change));
+    this.bindPointer();
+    this.bindKeys();
+    this.bindEvents();
+    this.scene.render(this.store.doc);
+    this.setReadOnly(this.readOnly, this.readOnlyReason);
+    requestAnimationFrame(() => {
+      if (config.fitOnLoad) this.scene.fit();
+      this.minimap?.schedule();
+      emit(this.root, "canvas:ready", { nodes: nodes.length, edges: this.store.doc.edges.length });
+    });
   }
 
+  // -- Building ---------------------------------------------------------------
+
   buildToolbar() {
-    /**
-     * @param {string} label
-     * @param {string} text
-     * @param {() => void} run
-     * @param {string} [name]
-     */
-    const button = (label, text, run, name) =>
-      el("button", { type: "button", class: "kc-tool", title: label, "aria-label": label, dataset: { tool: name ?? "" }, text, onclick: run });
-    this.undoButton = button("Undo (Ctrl/⌘ Z)", "↶", () => this.undo(), "undo");
-    this.redoButton = button("Redo (Ctrl/⌘ Shift Z)", "↷", () => this.redo(), "redo");
-    this.layoutButton = button("Auto-layout (L)", "Auto-layout", () => this.autoLayout(), "layout");
     return el(
       "div",
       { class: "kc-toolbar", role: "toolbar", "aria-label": "Canvas tools" },
-      button("Zoom in (+)", "+", () => this.scene.zoomBy(1.2), "zoom-in"),
-      button("Zoom out (−)", "−", () => this.scene.zoomBy(1 / 1.2), "zoom-out"),
-      button("Fit to view (F)", "Fit", () => this.scene.fit(), "fit"),
+      toolButton("Zoom in (+)", "+", () => this.scene.zoomBy(1.2), "zoom-in"),
+      toolButton("Zoom out (−)", "−", () => this.scene.zoomBy(1 / 1.2), "zoom-out"),
+      toolButton("Fit to view (F)", "Fit", () => this.scene.fit(), "fit"),
       this.layoutButton,
       this.undoButton,
       this.redoButton,
-      button("Keyboard shortcuts (?)", "?", () => this.shortcuts.toggle(), "shortcuts")
+      toolButton("Keyboard shortcuts (?)", "?", () => this.shortcuts.toggle(), "shortcuts")
     );
   }
 
@@ -222,8 +223,8 @@ export class Editor {
   syncHistoryButtons() {
     const past = this.store.past[this.store.past.length - 1];
     const future = this.store.future[this.store.future.length - 1];
-    /** @type {HTMLButtonElement} */ (this.undoButton).disabled = this.readOnly || !past;
-    /** @type {HTMLButtonElement} */ (this.redoButton).disabled = this.readOnly || !future;
+    this.undoButton.disabled = this.readOnly || !past;
+    this.redoButton.disabled = this.readOnly || !future;
     this.undoButton.title = past ? `Undo ${past.label} (Ctrl/⌘ Z)` : "Nothing to undo";
     this.redoButton.title = future ? `Redo ${future.label} (Ctrl/⌘ Shift Z)` : "Nothing to redo";
   }
@@ -673,7 +674,7 @@ export class Editor {
     if (reason) this.readOnlyReason = reason;
     this.root.classList.toggle("kc-read-only", readOnly);
     this.palette.setReadOnly(readOnly);
-    /** @type {HTMLButtonElement} */ (this.layoutButton).disabled = readOnly;
+    this.layoutButton.disabled = readOnly;
     this.syncHistoryButtons();
     const subject = this.panel.subject;
     this.panel.open(subject);

@@ -116,7 +116,7 @@ export class Registry {
     for (const doc of kind.ports) {
       if (doc.repeat) {
         const items = Array.isArray(node.data[doc.repeat]) ? node.data[doc.repeat] : [];
-        items.forEach((item, index) => {
+        items.forEach((/** @type {any} */ item, /** @type {number} */ index) => {
           const label = typeof item?.path === "string" ? item.path : `${doc.repeat} ${index + 1}`;
           ports.push({ handle: doc.handle.replace("{index}", String(index)), direction: doc.direction, label });
         });

@@ -284,3 +284,33 @@ def test_a_conflicting_save_keeps_my_edits_and_can_overwrite(
     editor.wait_saved()
     stored = by_name(three_tier_workflow, "deployment", "web")["data"]
     assert (stored["image"], stored["replicas"]) == ("nginx:1.29", 3)
+
+
+def test_retargeting_a_link_and_changing_a_port_update_linked_fields_at_once(
+    signed_in, live_server, three_tier_workflow
+):
+    editor = EditorPage(signed_in, live_server.url, three_tier_workflow).open()
+
+    # When the web workload's port changes, its Service follows at once
+    editor.select("web")
+    editor.fill("containerPorts[0].containerPort", 8080)
+    expect(editor.node("web-svc")).to_contain_text("→ web:8080")
+
+    # And when the Service's link is re-targeted to the database
+    editor.select("web-svc")
+    editor.page.locator(".kp-links .link-button", has_text="web").first.click()
+    editor.page.locator("#kp-edge-target").select_option("db")
+    expect(editor.node("web-svc")).to_contain_text("→ postgres:5432")
+
+    # Then the server, on save, computes the same links
+    def relinked():
+        three_tier_workflow.refresh_from_db()
+        service = next(n for n in three_tier_workflow.nodes if n["id"] == "web-svc")
+        linked = service["data"]["_linkedDeployment"]
+        return linked if linked and linked["id"] == "db" else None
+
+    assert wait_until(relinked)["ports"][0]["containerPort"] == 5432
+    editor.wait_saved()
+    web = by_name(three_tier_workflow, "deployment", "web")["data"]
+    assert web["containerPorts"][0]["containerPort"] == 8080
+    assert web["_linkedServices"] == []

@@ -314,7 +314,8 @@ def test_v4_clients_get_the_status_channel_too(cluster, namespace, web):
 def cluster_url(cluster) -> str:
     import yaml
 
-    config = yaml.safe_load(open(cluster.kubeconfig))
+    with open(cluster.kubeconfig) as handle:
+        config = yaml.safe_load(handle)
     return config["clusters"][0]["cluster"]["server"]
 
 

@@ -7,7 +7,6 @@ inside ``async_to_sync`` so database helpers share the test's connection.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -54,7 +53,7 @@ async def frames_until(socket, done, timeout: float = 20.0) -> list[dict]:
             raise AssertionError(f"gave up after {timeout} s with {frames}")
         try:
             frames.append(await socket.receive_json_from(timeout=min(remaining, 1)))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
     return frames
 
@@ -78,7 +77,7 @@ def workflow(owner, teammate, kubeconfig_text):
     return workflow
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_owner_gets_a_snapshot_then_every_live_event(
     workflow, owner, channel_layer
 ):
@@ -105,7 +104,7 @@ def test_the_owner_gets_a_snapshot_then_every_live_event(
     assert all(f["data"]["sample"] == f["type"] for f in frames)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_teammate_may_watch_and_ask_for_a_fresh_snapshot(workflow, teammate):
     async def scenario():
         socket = communicator(workflow.pk, cookie)
@@ -126,7 +125,7 @@ def test_a_teammate_may_watch_and_ask_for_a_fresh_snapshot(workflow, teammate):
     assert second["data"]["nodes"][0]["state"] == "healthy"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_outsider_is_closed_with_4404_and_hears_nothing(
     workflow, outsider, channel_layer
 ):
@@ -147,7 +146,7 @@ def test_an_outsider_is_closed_with_4404_and_hears_nothing(
     assert heard_nothing
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_unknown_workflow_is_closed_with_4404(owner):
     async def scenario():
         socket = communicator("00000000-0000-0000-0000-000000000000", cookie)
@@ -159,7 +158,7 @@ def test_an_unknown_workflow_is_closed_with_4404(owner):
     assert async_to_sync(scenario)()["code"] == CLOSE_NOT_FOUND
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_someone_not_logged_in_is_closed_with_4403(workflow):
     async def scenario():
         socket = communicator(workflow.pk)
@@ -172,7 +171,7 @@ def test_someone_not_logged_in_is_closed_with_4403(workflow):
     }
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_page_of_another_origin_cannot_open_the_socket(workflow, owner):
     async def scenario():
         socket = WebsocketCommunicator(

@@ -18,7 +18,10 @@ from tests.runs.livetools import web_node
 from workflows.lint import lint_canvas
 
 NODES = [
-    {"metadata": {"name": f"n{i}"}, "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}}}
+    {
+        "metadata": {"name": f"n{i}"},
+        "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}},
+    }
     for i in range(3)
 ]
 
@@ -39,8 +42,13 @@ def facts(node, health: Health | None, nodes=None, edges=(), **extra) -> NodeFac
 def pulling(message: str, reason: str = "ImagePullBackOff") -> Health:
     return degraded(
         message,
-        evidence={"pod": "web-1", "container": "web", "reason": reason,
-                  "waiting_message": message, "restart_count": 0},
+        evidence={
+            "pod": "web-1",
+            "container": "web",
+            "reason": reason,
+            "waiting_message": message,
+            "restart_count": 0,
+        },
     )
 
 
@@ -51,8 +59,11 @@ def test_a_healthy_node_has_nothing_to_say():
 def test_a_missing_tag_proposes_the_last_image_that_ran():
     node = web_node(image="nginx:1.99")
     found = diagnose(
-        facts(node, pulling('failed to pull "nginx:1.99": not found'),
-              last_good_image="nginx:1.27")
+        facts(
+            node,
+            pulling('failed to pull "nginx:1.99": not found'),
+            last_good_image="nginx:1.27",
+        )
     )
 
     assert found.case == "image-pull"
@@ -64,11 +75,19 @@ def test_a_missing_tag_proposes_the_last_image_that_ran():
 
 def test_a_private_image_offers_the_pull_secret_on_the_canvas():
     node = web_node(image="private.registry.example/shop/web:1")
-    secret = {"id": "regcred", "type": "secret", "position": {"x": 0, "y": 0},
-              "data": {"name": "regcred", "type": "kubernetes.io/dockerconfigjson",
-                       "data": {".dockerconfigjson": "{}"}}}
-    health = pulling("pull access denied, repository does not exist or may require "
-                     "authorization")
+    secret = {
+        "id": "regcred",
+        "type": "secret",
+        "position": {"x": 0, "y": 0},
+        "data": {
+            "name": "regcred",
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": "{}"},
+        },
+    }
+    health = pulling(
+        "pull access denied, repository does not exist or may require authorization"
+    )
 
     found = diagnose(facts(node, health, nodes=[node, secret]))
 
@@ -80,8 +99,15 @@ def test_a_private_image_offers_the_pull_secret_on_the_canvas():
 
 def test_out_of_memory_doubles_the_limit():
     node = web_node(resources={"limits": {"memory": "384Mi"}})
-    health = degraded("killed", evidence={"container": "web", "terminated_reason": "OOMKilled",
-                                          "exit_code": 137, "restart_count": 2})
+    health = degraded(
+        "killed",
+        evidence={
+            "container": "web",
+            "terminated_reason": "OOMKilled",
+            "exit_code": 137,
+            "restart_count": 2,
+        },
+    )
 
     found = diagnose(facts(node, health))
 
@@ -94,8 +120,15 @@ def test_out_of_memory_doubles_the_limit():
 
 def test_a_crash_loop_points_at_what_to_check_and_offers_no_fix():
     node = web_node(command=["/app/server"], args=["--db", "db:5432"])
-    health = degraded("crashing", evidence={"container": "web", "reason": "CrashLoopBackOff",
-                                            "exit_code": 1, "restart_count": 4})
+    health = degraded(
+        "crashing",
+        evidence={
+            "container": "web",
+            "reason": "CrashLoopBackOff",
+            "exit_code": 1,
+            "restart_count": 4,
+        },
+    )
 
     found = diagnose(facts(node, health, previous_logs=["panic: boom"]))
 
@@ -107,11 +140,21 @@ def test_a_crash_loop_points_at_what_to_check_and_offers_no_fix():
 
 
 def test_unschedulable_lowers_requests_to_half_the_largest_node():
-    node = web_node(resources={"requests": {"cpu": "8", "memory": "12Gi"},
-                               "limits": {"memory": "16Gi"}})
+    node = web_node(
+        resources={
+            "requests": {"cpu": "8", "memory": "12Gi"},
+            "limits": {"memory": "16Gi"},
+        }
+    )
     message = "0/3 nodes are available: 3 Insufficient cpu, 3 Insufficient memory."
-    health = degraded(message, evidence={"condition": "PodScheduled", "reason": "Unschedulable",
-                                         "message": message})
+    health = degraded(
+        message,
+        evidence={
+            "condition": "PodScheduled",
+            "reason": "Unschedulable",
+            "message": message,
+        },
+    )
 
     found = diagnose(facts(node, health, cluster=ClusterFacts(nodes=NODES)))
 
@@ -121,7 +164,9 @@ def test_unschedulable_lowers_requests_to_half_the_largest_node():
 
 
 def test_unschedulable_for_a_node_selector_has_no_automatic_fix():
-    message = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    message = (
+        "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    )
     health = degraded(message, evidence={"reason": "Unschedulable", "message": message})
 
     found = diagnose(facts(web_node(), health, cluster=ClusterFacts(nodes=NODES)))
@@ -130,10 +175,20 @@ def test_unschedulable_for_a_node_selector_has_no_automatic_fix():
 
 
 def test_a_missing_key_found_by_lint_is_added_on_the_linked_node():
-    node = web_node(env=[{"name": "MODE",
-                          "valueFrom": {"kind": "configMap", "name": "settings", "key": "mode"}}])
-    settings = {"id": "settings", "type": "configmap", "position": {"x": 0, "y": 0},
-                "data": {"name": "settings", "data": {"other": "1"}}}
+    node = web_node(
+        env=[
+            {
+                "name": "MODE",
+                "valueFrom": {"kind": "configMap", "name": "settings", "key": "mode"},
+            }
+        ]
+    )
+    settings = {
+        "id": "settings",
+        "type": "configmap",
+        "position": {"x": 0, "y": 0},
+        "data": {"name": "settings", "data": {"other": "1"}},
+    }
 
     found = diagnose(facts(node, None, nodes=[node, settings]))
 
@@ -146,11 +201,21 @@ def test_a_missing_key_found_by_lint_is_added_on_the_linked_node():
 
 
 def test_a_missing_object_named_by_the_kubelet_is_created():
-    node = web_node(env=[{"name": "DB_PASSWORD",
-                          "valueFrom": {"kind": "secret", "name": "db", "key": "password"}}])
-    health = degraded('secret "db" not found', evidence={
-        "reason": "CreateContainerConfigError", "waiting_message": 'secret "db" not found',
-    })
+    node = web_node(
+        env=[
+            {
+                "name": "DB_PASSWORD",
+                "valueFrom": {"kind": "secret", "name": "db", "key": "password"},
+            }
+        ]
+    )
+    health = degraded(
+        'secret "db" not found',
+        evidence={
+            "reason": "CreateContainerConfigError",
+            "waiting_message": 'secret "db" not found',
+        },
+    )
 
     found = diagnose(facts(node, health))
 
@@ -159,17 +224,36 @@ def test_a_missing_object_named_by_the_kubelet_is_created():
     nodes, _ = found.fix.apply([node], [], {"value": "pw"})
     created = nodes[1]
     assert (created["id"], created["type"]) == ("db", "secret")
-    assert created["data"] == {"name": "db", "type": "Opaque", "data": {"password": "pw"}}
+    assert created["data"] == {
+        "name": "db",
+        "type": "Opaque",
+        "data": {"password": "pw"},
+    }
 
 
 def test_an_hpa_without_requests_adds_them_to_its_target():
     workload = web_node()
     del workload["data"]["resources"]["requests"]["cpu"]
-    hpa = {"id": "web-hpa", "type": "hpa", "position": {"x": 0, "y": 0},
-           "data": {"name": "web", "minReplicas": 1, "maxReplicas": 3,
-                    "targetCPUUtilization": 70}}
-    edges = [{"id": "e", "source": "web-hpa", "target": "web", "sourceHandle": "out",
-              "targetHandle": "in"}]
+    hpa = {
+        "id": "web-hpa",
+        "type": "hpa",
+        "position": {"x": 0, "y": 0},
+        "data": {
+            "name": "web",
+            "minReplicas": 1,
+            "maxReplicas": 3,
+            "targetCPUUtilization": 70,
+        },
+    }
+    edges = [
+        {
+            "id": "e",
+            "source": "web-hpa",
+            "target": "web",
+            "sourceHandle": "out",
+            "targetHandle": "in",
+        }
+    ]
 
     found = diagnose(facts(hpa, None, nodes=[workload, hpa], edges=edges))
 
@@ -179,16 +263,26 @@ def test_an_hpa_without_requests_adds_them_to_its_target():
 
 
 def test_a_pvc_of_an_unknown_class_is_recreated_under_a_new_name():
-    claim = {"id": "data", "type": "persistentvolumeclaim", "position": {"x": 0, "y": 0},
-             "data": {"name": "data", "size": "1Gi", "storageClassName": "fast"}}
+    claim = {
+        "id": "data",
+        "type": "persistentvolumeclaim",
+        "position": {"x": 0, "y": 0},
+        "data": {"name": "data", "size": "1Gi", "storageClassName": "fast"},
+    }
     classes = [
-        {"metadata": {"name": "standard",
-                      "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}},
+        {
+            "metadata": {
+                "name": "standard",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            }
+        },
         {"metadata": {"name": "local-wait"}},
     ]
     health = degraded('storageclass.storage.k8s.io "fast" not found')
 
-    found = diagnose(facts(claim, health, cluster=ClusterFacts(storage_classes=classes)))
+    found = diagnose(
+        facts(claim, health, cluster=ClusterFacts(storage_classes=classes))
+    )
 
     assert found.case == "pvc-cannot-bind"
     nodes, _ = found.fix.apply([claim], [])
@@ -198,8 +292,12 @@ def test_a_pvc_of_an_unknown_class_is_recreated_under_a_new_name():
 
 
 def test_an_ingress_without_address_after_the_grace_period_explains_the_controller():
-    ingress = {"id": "in", "type": "ingress", "position": {"x": 0, "y": 0},
-               "data": {"name": "web", "paths": [{"path": "/"}]}}
+    ingress = {
+        "id": "in",
+        "type": "ingress",
+        "position": {"x": 0, "y": 0},
+        "data": {"name": "web", "paths": [{"path": "/"}]},
+    }
     warning = "the controller published no address"
     health = Health(HealthState.HEALTHY, warning, warnings=[warning])
 

@@ -11,8 +11,8 @@ import pytest
 
 from runs import actions
 from runs.models import Run
-from workflows.models import Workflow
 from tests.runs.livetools import canvas, edge, published, wait_for_run, web_node
+from workflows.models import Workflow
 
 pytestmark = [pytest.mark.slow]
 
@@ -22,8 +22,12 @@ def service_node(**data) -> dict:
         "id": "web-svc",
         "type": "service",
         "position": {"x": 700, "y": 100},
-        "data": {"name": "web", "type": "ClusterIP", "ports": [{"name": "http", "port": 80}],
-                 **data},
+        "data": {
+            "name": "web",
+            "type": "ClusterIP",
+            "ports": [{"name": "http", "port": 80}],
+            **data,
+        },
     }
 
 
@@ -48,39 +52,84 @@ class Case:
 CASES = {
     "image-not-found": Case(
         canvas(web_node(image="nginx:doesnotexist", replicas=1)),
-        "web", "image-pull", "set-image",
+        "web",
+        "image-pull",
+        "set-image",
     ),
     "out-of-memory": Case(
-        canvas(web_node(image="kubesim/memhog:256Mi", replicas=1,
-                        resources={"requests": {"cpu": "100m", "memory": "64Mi"},
-                                   "limits": {"memory": "128Mi"}})),
-        "web", "oom-killed", "raise-memory-limit",
+        canvas(
+            web_node(
+                image="kubesim/memhog:256Mi",
+                replicas=1,
+                resources={
+                    "requests": {"cpu": "100m", "memory": "64Mi"},
+                    "limits": {"memory": "128Mi"},
+                },
+            )
+        ),
+        "web",
+        "oom-killed",
+        "raise-memory-limit",
     ),
     "unschedulable": Case(
         canvas(web_node(resources={"requests": {"cpu": "8", "memory": "64Mi"}})),
-        "web", "unschedulable", "lower-requests",
+        "web",
+        "unschedulable",
+        "lower-requests",
     ),
     "missing-configmap": Case(
-        canvas(web_node(replicas=1, env=[{
-            "name": "MODE",
-            "valueFrom": {"kind": "configMap", "name": "settings", "key": "mode"},
-        }])),
-        "web", "missing-config", "add-key", {"value": "fast"},
+        canvas(
+            web_node(
+                replicas=1,
+                env=[
+                    {
+                        "name": "MODE",
+                        "valueFrom": {
+                            "kind": "configMap",
+                            "name": "settings",
+                            "key": "mode",
+                        },
+                    }
+                ],
+            )
+        ),
+        "web",
+        "missing-config",
+        "add-key",
+        {"value": "fast"},
     ),
     "missing-secret-key-on-canvas": Case(
         canvas(
-            web_node(replicas=1, env=[{
-                "name": "DB_PASSWORD",
-                "valueFrom": {"kind": "secret", "name": "db", "key": "password"},
-            }]),
-            {"id": "db", "type": "secret", "position": {"x": 0, "y": 0},
-             "data": {"name": "db", "type": "Opaque", "data": {"user": "shop"}}},
+            web_node(
+                replicas=1,
+                env=[
+                    {
+                        "name": "DB_PASSWORD",
+                        "valueFrom": {
+                            "kind": "secret",
+                            "name": "db",
+                            "key": "password",
+                        },
+                    }
+                ],
+            ),
+            {
+                "id": "db",
+                "type": "secret",
+                "position": {"x": 0, "y": 0},
+                "data": {"name": "db", "type": "Opaque", "data": {"user": "shop"}},
+            },
         ),
-        "web", "missing-config", "add-key", {"value": "pw-secret-123"},
+        "web",
+        "missing-config",
+        "add-key",
+        {"value": "pw-secret-123"},
     ),
     "service-selects-nothing": Case(
         canvas(web_node(), service_node(selector={"app": "nothing"})),
-        "web-svc", "service-selects-nothing", "connect-web",
+        "web-svc",
+        "service-selects-nothing",
+        "connect-web",
     ),
     "service-port-mismatch-linked": Case(
         canvas(
@@ -88,47 +137,87 @@ CASES = {
             service_node(ports=[{"name": "http", "port": 80, "targetPort": 8080}]),
             edges=[edge("web-svc", "web")],
         ),
-        "web-svc", "service-port-mismatch", "follow-workload-port",
+        "web-svc",
+        "service-port-mismatch",
+        "follow-workload-port",
     ),
     "service-port-mismatch-by-selector": Case(
         canvas(
             web_node(),
-            service_node(selector={"app": "shop"},
-                         ports=[{"name": "http", "port": 80, "targetPort": 8080}]),
+            service_node(
+                selector={"app": "shop"},
+                ports=[{"name": "http", "port": 80, "targetPort": 8080}],
+            ),
         ),
-        "web-svc", "service-port-mismatch", "set-target-port", first_run="completed",
+        "web-svc",
+        "service-port-mismatch",
+        "set-target-port",
+        first_run="completed",
     ),
     "hpa-without-cpu-requests": Case(
         canvas(
             without_cpu_request(web_node()),
-            {"id": "web-hpa", "type": "hpa", "position": {"x": 400, "y": -100},
-             "data": {"name": "web", "minReplicas": 2, "maxReplicas": 4,
-                      "targetCPUUtilization": 70}},
+            {
+                "id": "web-hpa",
+                "type": "hpa",
+                "position": {"x": 400, "y": -100},
+                "data": {
+                    "name": "web",
+                    "minReplicas": 2,
+                    "maxReplicas": 4,
+                    "targetCPUUtilization": 70,
+                },
+            },
             edges=[edge("web-hpa", "web")],
         ),
-        "web-hpa", "hpa-without-requests", "add-cpu-request",
+        "web-hpa",
+        "hpa-without-requests",
+        "add-cpu-request",
     ),
     "pvc-unknown-class": Case(
-        canvas({"id": "data", "type": "persistentvolumeclaim", "position": {"x": 0, "y": 0},
-                "data": {"name": "data", "size": "1Gi", "storageClassName": "fast",
-                         "accessModes": ["ReadWriteOnce"]}}),
-        "data", "pvc-cannot-bind", "use-storage-class",
+        canvas(
+            {
+                "id": "data",
+                "type": "persistentvolumeclaim",
+                "position": {"x": 0, "y": 0},
+                "data": {
+                    "name": "data",
+                    "size": "1Gi",
+                    "storageClassName": "fast",
+                    "accessModes": ["ReadWriteOnce"],
+                },
+            }
+        ),
+        "data",
+        "pvc-cannot-bind",
+        "use-storage-class",
     ),
     "ingress-without-address": Case(
         canvas(
             web_node(),
             service_node(),
-            {"id": "web-ingress", "type": "ingress", "position": {"x": 1000, "y": 100},
-             "data": {"name": "web", "ingressClassName": "no-controller",
-                      "paths": [{"path": "/", "pathType": "Prefix"}]}},
+            {
+                "id": "web-ingress",
+                "type": "ingress",
+                "position": {"x": 1000, "y": 100},
+                "data": {
+                    "name": "web",
+                    "ingressClassName": "no-controller",
+                    "paths": [{"path": "/", "pathType": "Prefix"}],
+                },
+            },
             edges=[edge("web-svc", "web"), edge("web-ingress", "web-svc", "path-0")],
         ),
-        "web-ingress", "ingress-without-address", "use-ingress-class",
+        "web-ingress",
+        "ingress-without-address",
+        "use-ingress-class",
         health_deadline=1.5,
     ),
     "crash-loop": Case(
         canvas(web_node(image="kubesim/crashloop:1", replicas=1)),
-        "web", "crash-loop", None,
+        "web",
+        "crash-loop",
+        None,
     ),
 }
 
@@ -164,7 +253,8 @@ def test_a_failing_node_is_diagnosed_and_its_fix_turns_it_green(
 
     settings.KUBEORCH_HEALTH_DEADLINE = 30
     applied = owner_api.post(
-        f"{node_url}/fix", {"fix_id": case.fix_id, "run": True, "inputs": case.inputs},
+        f"{node_url}/fix",
+        {"fix_id": case.fix_id, "run": True, "inputs": case.inputs},
         format="json",
     )
 
@@ -194,9 +284,13 @@ def test_a_fix_on_a_secret_never_shows_the_value(
     url = f"/v1/api/workflows/{workflow.pk}/nodes/web/fix"
 
     preview = owner_api.post(
-        url, {"fix_id": "add-key", "preview": True, "inputs": case.inputs}, format="json"
+        url,
+        {"fix_id": "add-key", "preview": True, "inputs": case.inputs},
+        format="json",
     )
-    applied = owner_api.post(url, {"fix_id": "add-key", "inputs": case.inputs}, format="json")
+    applied = owner_api.post(
+        url, {"fix_id": "add-key", "inputs": case.inputs}, format="json"
+    )
 
     for answer in (preview, applied):
         assert answer.status_code == 200
@@ -209,11 +303,18 @@ def test_a_fix_on_a_secret_never_shows_the_value(
 
 
 def test_an_outsider_cannot_diagnose_or_fix(owner, outsider_api, kubeconfig_text):
-    workflow = published(owner, kubeconfig_text, CASES["image-not-found"].nodes_and_edges)
+    workflow = published(
+        owner, kubeconfig_text, CASES["image-not-found"].nodes_and_edges
+    )
     url = f"/v1/api/workflows/{workflow.pk}/nodes/web"
 
     assert outsider_api.get(f"{url}/diagnosis").status_code == 404
-    assert outsider_api.post(f"{url}/fix", {"fix_id": "set-image"}, format="json").status_code == 404
+    assert (
+        outsider_api.post(
+            f"{url}/fix", {"fix_id": "set-image"}, format="json"
+        ).status_code
+        == 404
+    )
 
 
 def test_a_fix_that_is_not_offered_is_refused(
@@ -223,7 +324,8 @@ def test_a_fix_that_is_not_offered_is_refused(
     assert _run(workflow, owner).status == "completed"
 
     answer = owner_api.post(
-        f"/v1/api/workflows/{workflow.pk}/nodes/web/fix", {"fix_id": "set-image"},
+        f"/v1/api/workflows/{workflow.pk}/nodes/web/fix",
+        {"fix_id": "set-image"},
         format="json",
     )
 

@@ -208,10 +208,10 @@ def _ws_path(workflow, **query) -> str:
     return f"/ws/workflows/{workflow.pk}/nodes/web/logs?{params}"
 
 
-async def _lines(communicator, count: int, timeout: float = 10.0) -> list[dict]:
+async def _lines(communicator, count: int, within: float = 10.0) -> list[dict]:
     lines: list[dict] = []
     while len(lines) < count:
-        message = json.loads(await communicator.receive_from(timeout=timeout))
+        message = json.loads(await communicator.receive_from(timeout=within))
         assert message["type"] == "lines", message
         lines += message["lines"]
     return lines

@@ -119,7 +119,7 @@ def stream_path(workflow_id) -> str:
     return f"/v1/api/workflows/{workflow_id}/status/stream"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_token_holder_gets_the_snapshot_then_events_as_sse(
     workflow, owner, channel_layer
 ):
@@ -147,7 +147,7 @@ def test_a_token_holder_gets_the_snapshot_then_events_as_sse(
     assert (second, event["state"]) == ("node.status", "degraded")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_logged_in_browser_may_use_its_session(workflow, owner):
     browser = Client()
     browser.force_login(owner)
@@ -165,7 +165,7 @@ def test_a_logged_in_browser_may_use_its_session(workflow, owner):
     assert parse_events(body)[0][1]["workflow_id"] == str(workflow.pk)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_no_credentials_or_a_bad_token_answer_401(workflow):
     async def answer(*headers):
         stream = await Stream(stream_path(workflow.pk), *headers).open()
@@ -181,7 +181,7 @@ def test_no_credentials_or_a_bad_token_answer_401(workflow):
         assert "detail" in body
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_outsider_or_an_unknown_workflow_answers_404(workflow, outsider, owner):
     outsider_token = issue_token(outsider.username)
     owner_token = issue_token(owner.username)
@@ -201,7 +201,7 @@ def test_an_outsider_or_an_unknown_workflow_answers_404(workflow, outsider, owne
     assert "snapshot" not in body
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_quiet_stream_gets_keep_alive_comments(workflow, owner, settings):
     settings.KUBEORCH_SSE_KEEPALIVE = 0.05
     token = issue_token(owner.username)
@@ -217,7 +217,7 @@ def test_a_quiet_stream_gets_keep_alive_comments(workflow, owner, settings):
     assert body.index("event: snapshot") < body.index(": keep-alive")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_every_other_request_still_reaches_django(workflow, owner):
     token = issue_token(owner.username)
 

@@ -43,9 +43,9 @@ def _path(workflow, pod: str, query: str = "cols=100&rows=30") -> str:
     return f"/ws/workflows/{workflow.pk}/nodes/web/pods/{pod}/terminal?{query}"
 
 
-async def _output_until(communicator, text: str, timeout: float = 10.0) -> str:
+async def _output_until(communicator, text: str, within: float = 10.0) -> str:
     output = ""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while text not in output:
         remaining = deadline - time.monotonic()
         assert remaining > 0, f"{text!r} never came; got {output!r}"
@@ -55,9 +55,9 @@ async def _output_until(communicator, text: str, timeout: float = 10.0) -> str:
     return output
 
 
-async def _json_message(communicator, timeout: float = 10.0) -> dict:
+async def _json_message(communicator, within: float = 10.0) -> dict:
     while True:
-        frame = await communicator.receive_output(timeout=timeout)
+        frame = await communicator.receive_output(timeout=within)
         if frame.get("text"):
             return json.loads(frame["text"])
 
@@ -68,11 +68,15 @@ def test_a_terminal_runs_a_command_and_closing_the_page_ends_the_shell(
     headers = session_headers(owner)
 
     async def scenario():
-        communicator = WebsocketCommunicator(application, _path(shop, pod), headers=headers)
+        communicator = WebsocketCommunicator(
+            application, _path(shop, pod), headers=headers
+        )
         connected, _ = await communicator.connect()
         assert connected
         prompt = await _output_until(communicator, "# ")
-        await communicator.send_to(text_data=json.dumps({"type": "input", "data": "stty size\r"}))
+        await communicator.send_to(
+            text_data=json.dumps({"type": "input", "data": "stty size\r"})
+        )
         size = await _output_until(communicator, "30 100")
         await communicator.send_to(
             text_data=json.dumps({"type": "resize", "cols": 120, "rows": 40})
@@ -112,7 +116,9 @@ def test_the_shell_exiting_closes_the_terminal_with_its_code(shop, pod, owner, k
     headers = session_headers(owner)
 
     async def scenario():
-        communicator = WebsocketCommunicator(application, _path(shop, pod), headers=headers)
+        communicator = WebsocketCommunicator(
+            application, _path(shop, pod), headers=headers
+        )
         connected, _ = await communicator.connect()
         assert connected
         await _output_until(communicator, "# ")
@@ -132,7 +138,9 @@ def test_the_shell_exiting_closes_the_terminal_with_its_code(shop, pod, owner, k
 
 def test_an_outsider_cannot_open_a_terminal(shop, pod, outsider, kubesim):
     async def scenario(headers):
-        communicator = WebsocketCommunicator(application, _path(shop, pod), headers=headers)
+        communicator = WebsocketCommunicator(
+            application, _path(shop, pod), headers=headers
+        )
         return await communicator.connect()
 
     assert asyncio.run(scenario(session_headers(outsider))) == (False, 4404)
