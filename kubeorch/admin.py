@@ -1,6 +1,10 @@
 from django.contrib import admin
 
+from .login import ThrottledAdminAuthenticationForm
 from .models import ApiToken
+
+admin.site.login_form = ThrottledAdminAuthenticationForm
+admin.site.site_header = "KubeOrch administration"
 
 
 @admin.register(ApiToken)

@@ -9,16 +9,15 @@ import logging
 
 from django import forms
 from django.contrib.auth import views as auth_views
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.utils.translation import ngettext
 
 logger = logging.getLogger(__name__)
 
-# TODO(login-throttle): the counts live in the default cache, which is
-# per-process memory unless CACHES points at Redis; with several web
-# processes each one counts on its own. The Django admin's login is not
-# throttled either (it has its own view).
+# The counts live in the default cache, which settings point at Redis, so
+# every web process shares them.
 WINDOW_SECONDS = 300
 MAX_FAILURES_PER_USERNAME = 5
 MAX_FAILURES_PER_ADDRESS = 20
@@ -108,3 +107,9 @@ class LoginView(auth_views.LoginView):
         if form.has_error("__all__", "throttled"):
             response.status_code = 429
         return response
+
+
+class ThrottledAdminAuthenticationForm(
+    ThrottledAuthenticationForm, AdminAuthenticationForm
+):
+    """The admin's login form (staff only), with the same throttle."""

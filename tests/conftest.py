@@ -11,6 +11,12 @@ from rest_framework.test import APIClient
 from kubeorch.models import ApiToken
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Hash test passwords cheaply; the real hasher costs ~0.3 s a user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _user(username: str):
     return get_user_model().objects.create_user(username, password="pw-" + username)
 

@@ -72,3 +72,20 @@ def test_logout_is_a_post_and_shows_a_page(client, owner):
 
     assert response.status_code == 200
     assert "You are logged out" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_admin_login_is_throttled_too(client):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("root", password="right-password")
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "root", "password": "wrong"})
+
+    response = client.post(
+        "/admin/login/", {"username": "root", "password": "right-password"}
+    )
+
+    assert response.status_code == 200
+    assert "Too many failed logins" in response.content.decode()
+    assert "_auth_user_id" not in client.session

@@ -28,7 +28,13 @@ from kubesim.sim import KubeSim
 from runs import live
 from runs.actions import execute_run, start_run
 from runs.models import NodeStatus, Run
-from runs.watcher import LEASE_PREFIX, Watcher, WatchOptions, lease_client
+from runs.watcher import (
+    LEASE_PREFIX,
+    WATCHED_KINDS,
+    Watcher,
+    WatchOptions,
+    lease_client,
+)
 from tests.factories import make_cluster, make_workflow, three_tier_canvas
 from tests.runs.test_live import GroupListener, small_canvas, wait_until
 from workflows import actions as workflow_actions
@@ -455,3 +461,97 @@ def test_the_watch_command_holds_the_lease_and_stops_cleanly_on_sigterm(
     assert code == 0, output
     assert leases.get(key) is None, "the lease is released on the way out"
     assert "watcher cmd-test stopped" in output
+
+
+def test_a_replica_that_loses_its_lease_stops_watching_until_it_is_free(
+    workflow, channel_layer, redis_url
+):
+    deploy(workflow)
+    key = LEASE_PREFIX + str(workflow.cluster_id)
+    leases = lease_client(redis_url)
+    with make_watcher(lease_ttl=0.6).running() as watcher:
+        wait_until(lambda: watcher.is_synced(workflow.cluster_id), what="synced")
+
+        leases.set(key, "another-replica", px=60_000)
+        wait_until(lambda: not watcher.holds(workflow.cluster_id), what="stop")
+        leases.delete(key)
+
+        wait_until(lambda: watcher.is_synced(workflow.cluster_id), what="taken back")
+        holder = leases.get(key)
+
+    assert holder == watcher.replica_id.encode()
+
+
+def test_the_periodic_resync_lists_again_without_republishing(workflow, channel_layer):
+    deploy(workflow)
+    options = WatchOptions(request_timeout=5, backoff_base=0.05, resync_interval=0.3)
+    with make_watcher(options=options).running() as watcher:
+        wait_for_states(workflow, {"api": "healthy", "api-svc": "healthy"})
+        published, lists = watcher.published_changes, watcher.lists_taken
+        kinds = len(WATCHED_KINDS)
+
+        wait_until(lambda: watcher.lists_taken >= lists + 2 * kinds, what="resyncs")
+
+        assert watcher.published_changes == published
+
+
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "gadgets.live.example.com"},
+    "spec": {
+        "group": "live.example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def test_a_custom_resource_node_gets_a_watch_of_its_kind(owner, cluster, channel_layer):
+    api = api_client_for(cluster)
+    client.ApiextensionsV1Api(api).create_custom_resource_definition(CRD)
+    canvas = {
+        "nodes": [
+            {
+                "id": "gadget",
+                "type": "customresource",
+                "position": {"x": 0, "y": 0},
+                "data": {
+                    "apiVersion": "live.example.com/v1",
+                    "kind": "Gadget",
+                    "name": "first",
+                    "spec": "size: 1\n",
+                },
+            }
+        ],
+        "edges": [],
+    }
+    gadgets = make_workflow(owner, cluster, canvas=canvas, state="published")
+    deploy(gadgets)
+    custom = client.CustomObjectsApi(api)
+    with make_watcher().running():
+        wait_for_states(gadgets, {"gadget": "healthy"})
+        status = {"conditions": [{"type": "Ready", "status": "False", "message": "no"}]}
+
+        custom.patch_namespaced_custom_object_status(
+            "live.example.com", "v1", "default", "gadgets", "first", {"status": status}
+        )
+
+        stored = wait_for_states(gadgets, {"gadget": "degraded"})
+    api.close()
+
+    assert stored["gadget"].message == "no"
