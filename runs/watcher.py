@@ -376,8 +376,10 @@ class KindStream:
                 self._fail(error.message, unreachable=True)
             except KubeError as error:
                 self._fail(f"{error.code} {error.describe()}", unreachable=False)
-            except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+            except (urllib3.exceptions.HTTPError, OSError) as error:
                 self._fail(f"{type(error).__name__}: {error}", unreachable=True)
+            except ValueError as error:
+                self._fail(f"unreadable answer: {error}", unreachable=False)
             else:
                 continue
             self._pause()
@@ -425,6 +427,8 @@ class KindStream:
         with self._response_lock:
             self._response = response
         try:
+            if self._stopped:
+                return True  # stopped before interrupt() could see it
             for event in iter_watch_events(response):
                 if self._stopped:
                     return True
