@@ -11,7 +11,9 @@ new replica count ready, from just before the scale request is sent, and
 from kubesim's answer (in instant mode it answers once its controllers have
 moved the pods, so that is when the change happened); first one change at
 a time, then N changes at once (where kubesim itself takes a while to get
-through the requests). Prints the median, p95 and max of each.
+through the requests), then one at a time again with an editor WebSocket
+open on every workflow (the real consumer behind kubeorch.asgi, in this
+process), timed to the frame on the socket. Prints median, p95 and max.
 
     PYTHONPATH=. .venv/bin/python bench/bench_live.py [--workflows 50] [--changes 100]
 """
@@ -76,8 +78,8 @@ def canvas(index: int) -> dict:
     }  # fmt: skip
 
 
-def deploy_workflows(kubeconfig: Path, count: int) -> list:
-    """Create `count` published workflows and run each to completion."""
+def deploy_workflows(kubeconfig: Path, count: int) -> tuple:
+    """Create `count` published workflows and run each; return user and them."""
     from django.contrib.auth import get_user_model
 
     from clusters.models import Cluster
@@ -99,7 +101,20 @@ def deploy_workflows(kubeconfig: Path, count: int) -> list:
         run = start_run(workflow.pk, triggered_by="manual")
         execute_run(run.pk)
         workflows.append(workflow)
-    return workflows
+    return user, workflows
+
+
+def signed_in(user) -> list[tuple[bytes, bytes]]:
+    """Return the headers of a browser signed in as the user."""
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(user)
+    cookie = browser.cookies["sessionid"].value
+    return [
+        (b"cookie", f"sessionid={cookie}".encode()),
+        (b"origin", b"http://127.0.0.1"),
+    ]
 
 
 def start_watcher(data_dir: str, redis_url: str) -> subprocess.Popen:
@@ -134,6 +149,7 @@ class Listener:
         self._channel = None
 
     async def join(self) -> None:
+        """Join every workflow's group with one channel."""
         from runs import live
 
         self._channel = await self.layer.new_channel()
@@ -141,6 +157,7 @@ class Listener:
             await self.layer.group_add(live.group_for(workflow_id), self._channel)
 
     async def listen(self) -> None:
+        """Record every message with the time it arrived."""
         while True:
             message = await self.layer.receive(self._channel)
             self.arrivals.append((time.perf_counter(), message))
@@ -214,8 +231,47 @@ async def all_at_once(listener, workflows, scale, replicas: int) -> list[tuple]:
     return [(*answer, a) for answer, a in zip(answers, arrived, strict=True)]
 
 
-async def measure(workflows, kubeconfig: Path, changes: int) -> dict:
-    """Run both measurements with one listener on every group."""
+async def through_websockets(workflows, headers, scale, changes: int) -> list[tuple]:
+    """With one editor WebSocket per workflow open, scale one after the other."""
+    from channels.testing import WebsocketCommunicator
+
+    from kubeorch.asgi import application
+
+    sockets = []
+    for workflow in workflows:
+        socket = WebsocketCommunicator(
+            application, f"/ws/workflows/{workflow.pk}/", headers=headers
+        )
+        await socket.connect()
+        await socket.receive_json_from(timeout=10)  # the snapshot
+        sockets.append(socket)
+    loop = asyncio.get_running_loop()
+    times = []
+    for change in range(changes):
+        index = change % len(workflows)
+        replicas = 4 + change // len(workflows) % 2  # 4, then 5, then 4...
+        sent, answered = await loop.run_in_executor(None, scale, index, replicas)
+        while True:
+            frame = await sockets[index].receive_json_from(timeout=30)
+            data = frame["data"]
+            if (
+                frame["type"] == "node.status"
+                and data["node_id"] == "web"
+                and (
+                    data["state"],
+                    data["desired"],
+                )
+                == ("healthy", replicas)
+            ):
+                break
+        times.append((sent, answered, time.perf_counter()))
+    for socket in sockets:
+        await socket.disconnect()
+    return times
+
+
+async def measure(workflows, kubeconfig: Path, changes: int, headers) -> dict:
+    """Run the measurements with one listener on every group."""
     from channels.layers import get_channel_layer
 
     listener = Listener(get_channel_layer(), [str(w.pk) for w in workflows])
@@ -227,9 +283,10 @@ async def measure(workflows, kubeconfig: Path, changes: int) -> dict:
         burst = []
         for replicas in (3, 1, 3):
             burst += await all_at_once(listener, workflows, scale, replicas)
+        sockets = await through_websockets(workflows, headers, scale, changes)
     finally:
         listening.cancel()
-    return {"single": single, "burst": burst}
+    return {"single": single, "burst": burst, "sockets": sockets}
 
 
 def report(title: str, times: list[tuple]) -> None:
@@ -258,7 +315,8 @@ def main() -> int:
         try:
             setup_django(data_dir, redis_url)
             started = time.perf_counter()
-            workflows = deploy_workflows(kubeconfig, args.workflows)
+            user, workflows = deploy_workflows(kubeconfig, args.workflows)
+            headers = signed_in(user)
             print(
                 f"{len(workflows)} workflows deployed in "
                 f"{time.perf_counter() - started:.1f} s"
@@ -266,13 +324,17 @@ def main() -> int:
             watcher = start_watcher(data_dir, redis_url)
             synced = wait_until_all_healthy(workflows)
             print(f"watcher started and reported every node healthy in {synced:.1f} s")
-            delays = asyncio.run(measure(workflows, kubeconfig, args.changes))
+            delays = asyncio.run(measure(workflows, kubeconfig, args.changes, headers))
             report(
                 "kubesim scale -> node.status, one change at a time", delays["single"]
             )
             report(
                 f"kubesim scale -> node.status, {args.workflows} changes at once",
                 delays["burst"],
+            )
+            report(
+                f"kubesim scale -> WebSocket frame, {args.workflows} sockets open",
+                delays["sockets"],
             )
         finally:
             if watcher is not None:

@@ -223,12 +223,19 @@ def delete_cluster(cluster: Cluster) -> None:
 
 
 def _check_unused(cluster: Cluster) -> None:
-    names = list(cluster.workflows.order_by("name").values_list("name", flat=True))
-    if names:
-        shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+    # Only the owner's own workflows are named: others' names are theirs.
+    workflows = cluster.workflows.order_by("name")
+    count = workflows.count()
+    if count:
+        own = list(workflows.filter(owner=cluster.owner).values_list("name", flat=True))
+        shown = (
+            f" (yours: {', '.join(own[:5])}{' …' if len(own) > 5 else ''})"
+            if own
+            else ""
+        )
         raise Conflict(
-            f"The cluster {cluster.name} is the target of {len(names)} "
-            f"workflow(s) ({shown}); move them to another cluster or delete "
+            f"The cluster {cluster.name} is the target of {count} "
+            f"workflow(s){shown}; move them to another cluster or delete "
             "them first."
         )
 

@@ -1,4 +1,4 @@
-"""ASGI entry point: Django over HTTP, Channels over WebSockets."""
+"""ASGI entry point: Django over HTTP (SSE routes first), Channels over WebSockets."""
 
 import os
 
@@ -12,16 +12,15 @@ django_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from kubeorch.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
 
-http_app = django_app
-if settings.DEBUG:
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
-    http_app = ASGIStaticFilesHandler(django_app)
+# daphne serves no static files; Django's handler does, with DEBUG on or
+# off, which is enough for the single-machine set-up `manage.py up` runs.
+# TODO(static): put a CDN or a static file server in front for real loads.
+http_app = ASGIStaticFilesHandler(django_app)
 
 application = ProtocolTypeRouter(
     {

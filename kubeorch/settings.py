@@ -17,7 +17,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DATA_DIR = Path(env.str("KUBEORCH_DATA_DIR", default=str(BASE_DIR / ".data")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _persistent_secret(filename: str, make) -> str:
@@ -29,7 +29,9 @@ def _persistent_secret(filename: str, make) -> str:
     return path.read_text().strip()
 
 
-DEBUG = env.bool("KUBEORCH_DEBUG", default=True)
+# Off by default: Django's debug pages echo request bodies, which can hold
+# secret values. Static files are served either way (see asgi.py).
+DEBUG = env.bool("KUBEORCH_DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="") or _persistent_secret(
     "secret-key", lambda: secrets.token_urlsafe(50)
 )
@@ -178,6 +180,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PARSER_CLASSES": ["kubeorch.api.LimitedJSONParser"],
+    "EXCEPTION_HANDLER": "kubeorch.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }

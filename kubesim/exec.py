@@ -34,6 +34,8 @@ from .shell import COMMANDS, SHELLS, LineEditor, Shell, pod_facts, virtual_files
 
 logger = logging.getLogger(__name__)
 
+# TODO(exec-attach): attach (to the container's main process) is not served;
+# kubesim has no process whose stdin could be attached to.
 SUBRESOURCES = ("exec",)
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 V5 = "v5.channel.k8s.io"
@@ -273,6 +275,10 @@ def serve(api, request, out, namespace: str, name: str) -> None:
     logger.info("exec %s into %s/%s: %s", session.id, namespace, name, wanted.command)
     try:
         _Session(api, pod, wanted, socket, protocol).run()
+    except Exception:
+        # The connection is a WebSocket now: no HTTP error can be sent.
+        logger.exception("exec %s failed", session.id)
+        socket.close(1011, "internal error")
     finally:
         api.exec_sessions.remove(session)
         logger.info("exec %s ended", session.id)

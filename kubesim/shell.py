@@ -277,12 +277,17 @@ def _mount_volumes(store, pod: dict, facts: PodFacts, files: VirtualFiles) -> No
             source = volume["configMap"]
             data = _configmap_data(store, facts.namespace, source.get("name", ""))
             for key, target in _projected(source, data, mount):
-                files.files[posixpath.join(path, target)] = data[key]
+                files.files[_mounted_path(path, target)] = data[key]
         elif "secret" in volume:
             source = volume["secret"]
             sizes = _secret_data(store, facts.namespace, source.get("secretName", ""))
             for key, target in _projected(source, sizes, mount):
-                files.secret_files[posixpath.join(path, target)] = sizes[key]
+                files.secret_files[_mounted_path(path, target)] = sizes[key]
+
+
+def _mounted_path(mount_path: str, name: str) -> str:
+    """Return where a key's file is: in the mount, or the mount itself (subPath)."""
+    return posixpath.join(mount_path, name) if name else mount_path
 
 
 def _projected(source: dict, data: dict, mount: dict) -> list[tuple[str, str]]:

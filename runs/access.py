@@ -1,5 +1,6 @@
 """Fetching runs with the permission decision in one place."""
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from workflows.models import Workflow
@@ -13,5 +14,5 @@ def run_for_user(user, run_id) -> Run:
         return Run.objects.select_related("workflow", "version").get(
             pk=run_id, workflow__in=Workflow.objects.accessible_to(user)
         )
-    except (Run.DoesNotExist, ValueError, TypeError):
+    except (Run.DoesNotExist, ValueError, TypeError, ValidationError):
         raise Http404("No such run.") from None

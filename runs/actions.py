@@ -14,8 +14,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from rest_framework.exceptions import PermissionDenied
 
 from clusters.connection import connect
+from clusters.models import Cluster
 from kubeorch import crypto
 from kubeorch.api import Conflict
 from workflows import actions as workflow_actions
@@ -60,7 +62,10 @@ def start_run(workflow_id, *, triggered_by: str, user=None, trigger_data=None) -
         raise Conflict("A run of this workflow is already in progress.") from None
     logger.info(
         "run %s of workflow %s queued (version %s, %s)",
-        run.pk, workflow.pk, version.number, triggered_by,
+        run.pk,
+        workflow.pk,
+        version.number,
+        triggered_by,
     )
     return run
 
@@ -74,11 +79,15 @@ def check_no_run_in_progress(workflow: Workflow) -> None:
 def request_cancel(run: Run) -> Run:
     """Ask the worker to stop applying; a queued run is cancelled at once."""
     if not run.can_cancel():
-        raise Conflict(f"This run is {run.status}; only a running run can be cancelled.")
+        raise Conflict(
+            f"This run is {run.status}; only a running run can be cancelled."
+        )
     Run.objects.filter(pk=run.pk).update(cancel_requested=True)
     run.refresh_from_db()
     if not run.worker_started:
-        finish_run(run.pk, Run.Status.CANCELLED, "Cancelled before a worker started it.")
+        finish_run(
+            run.pk, Run.Status.CANCELLED, "Cancelled before a worker started it."
+        )
     logger.info("cancel requested for run %s", run.pk)
     run.refresh_from_db()
     return run
@@ -94,10 +103,11 @@ def execute_run(run_id) -> None:
         status, summary = _deploy(run, recorder)
     except RunRefused as refused:
         status, summary = Run.Status.FAILED, str(refused)
+        recorder.log("error", summary)
     except Exception as exc:
         logger.exception("run %s failed unexpectedly", run.pk)
         status, summary = Run.Status.FAILED, f"Internal error: {exc}"
-    recorder.log("error" if status == Run.Status.FAILED else "info", summary)
+        recorder.log("error", summary)
     recorder.flush()
     finish_run(run.pk, status, summary)
 
@@ -111,10 +121,14 @@ def finish_run(run_id, status: str, summary: str) -> Run | None:
         run.status = status
         run.summary = summary[:10_000]
         run.completed_at = timezone.now()
-        run.duration_ms = int((run.completed_at - run.started_at).total_seconds() * 1000)
+        run.duration_ms = int(
+            (run.completed_at - run.started_at).total_seconds() * 1000
+        )
         run.save(update_fields=["status", "summary", "completed_at", "duration_ms"])
         _count_outcome(run)
-    logger.info("run %s finished %s in %s ms: %s", run.pk, status, run.duration_ms, summary)
+    logger.info(
+        "run %s finished %s in %s ms: %s", run.pk, status, run.duration_ms, summary
+    )
     return run
 
 
@@ -146,6 +160,17 @@ def _check_runnable(workflow: Workflow) -> None:
         raise Conflict("This workflow is a draft; publish it before running it.")
     if workflow.state == Workflow.State.ARCHIVED:
         raise Conflict("This workflow is archived; restore it to draft first.")
+    # Checked at every run, not only when the workflow was created: the
+    # cluster may have been unshared since.
+    if (
+        not Cluster.objects.usable_by(workflow.owner)
+        .filter(pk=workflow.cluster_id)
+        .exists()
+    ):
+        raise PermissionDenied(
+            "The workflow's owner may no longer use its cluster; "
+            "choose another cluster for it."
+        )
     check_no_run_in_progress(workflow)
 
 
@@ -179,7 +204,9 @@ def _claim(run_id) -> Run | None:
         if run is None or run.is_finished():
             return None
         if run.worker_started:
-            outcome = "The worker running it died; run it again to finish the deployment."
+            outcome = (
+                "The worker running it died; run it again to finish the deployment."
+            )
         elif run.cancel_requested:
             outcome = "Cancelled before a worker started it."
         else:
@@ -279,13 +306,17 @@ class RunRecorder:
         self._last_cancel_check = 0.0
         self._cancelled = False
 
-    def node_state(self, node_id: str, state: str, message: str = "", health=None) -> None:
+    def node_state(
+        self, node_id: str, state: str, message: str = "", health=None
+    ) -> None:
         with self._lock:
             self._pending_states[node_id] = (state, message, _health_dict(health))
         self._flush_if_owner()
 
     def log(self, level: str, message: str, node_id: str = "") -> None:
-        line = RunLogLine(run=self.run, level=_level(level), message=message, node_id=node_id)
+        line = RunLogLine(
+            run=self.run, level=_level(level), message=message, node_id=node_id
+        )
         with self._lock:
             self._pending_lines.append(line)
         self._flush_if_owner()

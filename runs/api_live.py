@@ -152,11 +152,19 @@ def node_diagnosis(request, workflow_id, node_id):
         body["diagnosis"]["fixes"] = [
             {
                 **fix.as_dict(),
-                "diff": live_actions.preview_fix(target, diagnosis, fix.id),
+                "diff": _diff_or_none(target, diagnosis, fix.id),
             }
             for fix in diagnosis.fixes
         ]
     return Response(body)
+
+
+def _diff_or_none(target, diagnosis, fix_id: str) -> dict | None:
+    """Return a fix's diff on the current canvas (None: it no longer applies)."""
+    try:
+        return live_actions.preview_fix(target, diagnosis, fix_id)
+    except live_actions.FixRefused:
+        return None
 
 
 FixApplied = inline_serializer(

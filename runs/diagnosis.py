@@ -22,7 +22,6 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from runs.health import Health, HealthState
@@ -30,7 +29,7 @@ from workflows.canvas import CanvasGraph
 from workflows.kinds.formats import parse_quantity
 from workflows.kinds.networking import service_ports, service_target
 from workflows.kinds.scaling import hpa_target
-from workflows.kinds.workloads import POD_WORKLOADS, container_ports
+from workflows.kinds.workloads import container_ports
 from workflows.lint import ERROR, Finding
 
 logger = logging.getLogger(__name__)
@@ -972,19 +971,3 @@ def format_cpu(cores: Decimal) -> str:
     if millis % 1000 == 0:
         return str(millis // 1000)
     return f"{max(millis, 1)}m"
-
-
-def utc_now() -> datetime:
-    """Return the current time, timezone-aware."""
-    return datetime.now(UTC)
-
-
-__all__ = [
-    "POD_WORKLOADS",
-    "ClusterFacts",
-    "Diagnosis",
-    "Fix",
-    "FixInput",
-    "NodeFacts",
-    "diagnose",
-]

@@ -34,14 +34,19 @@ from workflows.versions import compare_canvases
 from . import logs
 from .diagnosis import ClusterFacts, Diagnosis, NodeFacts, diagnose
 from .engine import WORKFLOW_LABEL
-from .health import Health, HealthState, SnapshotView, assess_node
+from .health import (
+    INGRESS_GRACE_SECONDS,
+    Health,
+    HealthState,
+    SnapshotView,
+    assess_node,
+)
 from .kube import Discovery, KubeClient, KubeError
 from .models import Run, TerminalSession
 
 logger = logging.getLogger(__name__)
 
 POD_KINDS = ("deployment", "statefulset", "daemonset", "job", "cronjob")
-INGRESS_GRACE_SECONDS = 60.0
 
 
 class FixRefused(Exception):
@@ -210,6 +215,33 @@ def diagnose_node(target: NodeTarget) -> tuple[Health | None, Diagnosis | None]:
 
 def _live_health(target: NodeTarget, kube: KubeClient):
     """Judge the node from one snapshot of what its rules look at."""
+    manifests = _node_manifests(target)
+    lister = _Lister(kube)
+    owned = f"{WORKFLOW_LABEL}={target.workflow_id}"
+    namespace = target.namespace
+    for manifest in manifests:
+        placed = manifest.get("metadata", {}).get("namespace")
+        lister.add(manifest["apiVersion"], manifest["kind"], placed, owned)
+    # A Service may select pods of other workflows: list them all for it.
+    pods_selector = None if target.node.get("type") == "service" else owned
+    lister.add("v1", "Pod", namespace, pods_selector)
+    lister.add("apps/v1", "ReplicaSet", namespace, owned)
+    lister.add("batch/v1", "Job", namespace, owned)
+    lister.add("v1", "Service", namespace)
+    lister.add("v1", "Event", namespace)
+    cluster = ClusterFacts(
+        storage_classes=lister.add("storage.k8s.io/v1", "StorageClass"),
+        ingress_classes=lister.add("networking.k8s.io/v1", "IngressClass"),
+        nodes=lister.add("v1", "Node"),
+    )
+    view = SnapshotView(lister.objects)
+    now = datetime.now(UTC)
+    health = assess_node(manifests, view, now, ingress_grace=INGRESS_GRACE_SECONDS)
+    return health, view, cluster
+
+
+def _node_manifests(target: NodeTarget) -> list[dict]:
+    """Render the node as it was deployed (secret values stay masked)."""
     rendered = render_canvas(
         target.nodes,
         target.edges,
@@ -217,48 +249,31 @@ def _live_health(target: NodeTarget, kube: KubeClient):
         namespace=target.workflow.namespace,
         reveal=reveal_masked,
     )
-    manifests = next(r.manifests for r in rendered if r.node_id == target.node_id)
-    discovery = Discovery(kube)
-    selector = f"{WORKFLOW_LABEL}={target.workflow_id}"
-    objects, listed = [], set()
+    return next(r.manifests for r in rendered if r.node_id == target.node_id)
 
-    def add(api_version, kind, namespace=None, label_selector=None):
+
+class _Lister:
+    """Lists kinds the cluster serves, each (kind, namespace, selector) once."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self.discovery = Discovery(kube)
+        self.objects: list[dict] = []
+        self._listed: set[tuple] = set()
+
+    def add(self, api_version, kind, namespace=None, label_selector=None) -> list:
+        """List one kind into the snapshot and return what was listed."""
         key = (api_version, kind, namespace, label_selector)
-        if key in listed or not discovery.serves(api_version, kind):
+        if key in self._listed or not self.discovery.serves(api_version, kind):
             return []
-        listed.add(key)
-        items = kube.list(
-            discovery.resolve(api_version, kind),
+        self._listed.add(key)
+        items = self.kube.list(
+            self.discovery.resolve(api_version, kind),
             namespace,
             label_selector=label_selector,
         )
-        objects.extend(items)
+        self.objects.extend(items)
         return items
-
-    namespace = target.namespace
-    for manifest in manifests:
-        namespaced = manifest.get("metadata", {}).get("namespace")
-        add(manifest["apiVersion"], manifest["kind"], namespaced, selector)
-    for api_version, kind in (
-        ("v1", "Pod"),
-        ("apps/v1", "ReplicaSet"),
-        ("batch/v1", "Job"),
-    ):
-        add(api_version, kind, namespace, selector)
-    add("v1", "Service", namespace)
-    add("v1", "Event", namespace)
-    cluster = ClusterFacts(
-        storage_classes=add("storage.k8s.io/v1", "StorageClass"),
-        ingress_classes=add("networking.k8s.io/v1", "IngressClass"),
-        nodes=add("v1", "Node"),
-    )
-    if target.node.get("type") == "service":
-        add("v1", "Pod", namespace)
-    view = SnapshotView(objects)
-    health = assess_node(
-        manifests, view, datetime.now(UTC), ingress_grace=INGRESS_GRACE_SECONDS
-    )
-    return health, view, cluster
 
 
 def _previous_logs(target: NodeTarget, api_client, health: Health, masker) -> list[str]:
@@ -354,7 +369,7 @@ def preview_fix(
     """Return the diff a fix would make to the current canvas."""
     fix = _offered(diagnosis, fix_id)
     workflow = target.workflow
-    nodes, edges = fix.apply(workflow.nodes, workflow.edges, inputs)
+    nodes, edges = _applied(fix, workflow, inputs)
     return compare_canvases(
         (workflow.nodes, workflow.edges), (nodes, edges), reveal=crypto.unseal
     )
@@ -375,7 +390,7 @@ def apply_fix(
     if workflow.state == Workflow.State.ARCHIVED:
         raise Conflict("This workflow is archived; restore it before fixing it.")
     before = (workflow.nodes, workflow.edges)
-    nodes, edges = fix.apply(workflow.nodes, workflow.edges, inputs)
+    nodes, edges = _applied(fix, workflow, inputs)
     diff = compare_canvases(before, (nodes, edges), reveal=crypto.unseal)
     with transaction.atomic():
         if workflow.state == Workflow.State.PUBLISHED:
@@ -393,6 +408,14 @@ def apply_fix(
     started = _publish_and_run(saved, user) if run else None
     saved.refresh_from_db()
     return FixResult(fix_id, diff, saved.revision, saved.state, started)
+
+
+def _applied(fix, workflow: Workflow, inputs) -> tuple[list[dict], list[dict]]:
+    """Apply a fix to the current canvas; refuse when its node is gone."""
+    try:
+        return fix.apply(workflow.nodes, workflow.edges, inputs)
+    except KeyError as missing:
+        raise FixRefused(f"The canvas changed since the diagnosis: {missing}") from None
 
 
 def _offered(diagnosis: Diagnosis | None, fix_id: str):

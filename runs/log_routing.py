@@ -1,20 +1,16 @@
-"""WebSocket routes for pod logs and terminals (added to kubeorch.routing)."""
+"""WebSocket routes for pod logs and terminals (gathered in kubeorch.routing).
 
-from channels.auth import AuthMiddlewareStack
+kubeorch.asgi wraps every WebSocket route in the session middleware, so the
+consumers get the signed-in user in scope["user"].
+"""
+
 from django.urls import path
 
 from . import log_consumers
 
 NODE = "ws/workflows/<uuid:workflow_id>/nodes/<str:node_id>"
 
-# The session middleware gives the consumers the signed-in user.
 websocket_urlpatterns = [
-    path(
-        f"{NODE}/logs",
-        AuthMiddlewareStack(log_consumers.LogsConsumer.as_asgi()),
-    ),
-    path(
-        f"{NODE}/pods/<str:pod>/terminal",
-        AuthMiddlewareStack(log_consumers.TerminalConsumer.as_asgi()),
-    ),
+    path(f"{NODE}/logs", log_consumers.LogsConsumer.as_asgi()),
+    path(f"{NODE}/pods/<str:pod>/terminal", log_consumers.TerminalConsumer.as_asgi()),
 ]

@@ -538,7 +538,8 @@ class NodeLogFollower:
         else:
             names = list(self.pods)
         for name in names:
-            if name in self._threads or self.stop_event.is_set():
+            running = self._threads.get(name)
+            if (running and running.is_alive()) or self.stop_event.is_set():
                 continue
             pod = find_pod(
                 self.api_client, self.namespace, self.workflow_id, self.node_id, name

@@ -215,6 +215,9 @@ class ExecBridge:
 
     def _deliver(self, ws) -> None:
         # With a tty the cluster sends stderr on stdout: one channel to read.
+        # TODO(terminal-mask): output is passed through unmasked, as with
+        # kubectl exec; a secret split across frames could not be masked
+        # reliably without buffering the interactive stream.
         data = ws.read_channel(STDOUT_CHANNEL)
         if data:
             self.on_output(data)

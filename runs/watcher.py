@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -96,6 +97,8 @@ METADATA_WATCH = (
 # as a failure for back-off, so a server that cuts at once is not hammered.
 MIN_STREAM_SECONDS = 1.0
 LEASE_PREFIX = "kubeorch:watcher:lease:"
+# Stream messages taken in one turn, so a flood cannot starve the leases.
+MAX_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ WATCHED_KINDS: tuple[WatchedKind, ...] = (
     WatchedKind("v1", "Secret", metadata_only=True),
     WatchedKind("networking.k8s.io/v1", "NetworkPolicy"),
     # Events carry no labels; the health rules only read warnings.
+    # TODO(watch-events): every Warning event of the cluster is cached; on a
+    # busy shared cluster a field selector per involved namespace would keep
+    # the cache to what KubeOrch's workflows can be told about.
     WatchedKind("v1", "Event", label_selector=None, field_selector="type=Warning"),
     WatchedKind("storage.k8s.io/v1", "StorageClass", label_selector=None),
 )
@@ -154,6 +160,9 @@ class WatchClient(KubeClient):
         self, resource: Resource, kind: WatchedKind
     ) -> tuple[list[dict], str]:
         """List a kind across all namespaces; return items and list version."""
+        # TODO(watch-pagination): one answer per list, without limit/continue,
+        # like KubeClient.list; a cluster with many thousands of pods sends
+        # them all at once.
         answer = self.request(
             "GET",
             resource.collection_path(),
@@ -603,7 +612,7 @@ class ClusterWatch:
 
     def __init__(self, cluster: Cluster, inbox: queue.Queue, options: WatchOptions):
         self.cluster_id = str(cluster.pk)
-        self.updated_at = cluster.updated_at
+        self.credentials = credentials_fingerprint(cluster.sealed_credentials)
         self.inbox = inbox
         self.options = options
         self.session = next(self._sessions)
@@ -666,6 +675,16 @@ class ClusterWatch:
 
 # --- Leases ------------------------------------------------------------------
 
+_ACQUIRE = """
+local holder = redis.call('get', KEYS[1])
+if holder == false then
+  return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+end
+if holder == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   return redis.call('pexpire', KEYS[1], ARGV[2])
@@ -687,16 +706,18 @@ class ClusterLeases:
         self.client = client
         self.replica_id = replica_id
         self.ttl_ms = int(ttl * 1000)
+        self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
 
     def acquire(self, cluster_id: str) -> bool:
-        """Take the cluster's lease if nobody holds it."""
-        return bool(
-            self.client.set(
-                LEASE_PREFIX + cluster_id, self.replica_id, nx=True, px=self.ttl_ms
-            )
-        )
+        """Take the cluster's lease if nobody holds it (or this replica did).
+
+        A replica restarted under the same id takes its lease back at once
+        instead of waiting for the one its previous run left to expire.
+        """
+        keys, args = [LEASE_PREFIX + cluster_id], [self.replica_id, self.ttl_ms]
+        return bool(self._acquire(keys=keys, args=args))
 
     def renew(self, cluster_id: str) -> bool:
         """Extend the lease; False when another replica holds it now."""
@@ -878,6 +899,16 @@ def _identity(manifest: dict) -> dict:
     }
 
 
+def credentials_fingerprint(sealed: str) -> str:
+    """Return a digest that changes when a cluster's credentials change."""
+    return hashlib.sha256(sealed.encode()).hexdigest()
+
+
+def default_replica_id() -> str:
+    """Return a name for this replica that no other process shares."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def _fingerprint(kind: str, health: dict) -> tuple:
     """Return what must differ for a node's health to count as changed."""
     return (kind, json.dumps(health, sort_keys=True, default=str))
@@ -908,10 +939,7 @@ class Watcher:
         options: WatchOptions | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.replica_id = (
-            replica_id
-            or f"{socket.gethostname()}-{os.getpid()}-" + (uuid.uuid4().hex[:8])
-        )
+        self.replica_id = replica_id or default_replica_id()
         self.options = options or WatchOptions(
             request_timeout=settings.KUBEORCH_KUBE_TIMEOUT
         )
@@ -933,8 +961,10 @@ class Watcher:
         self._tracked: dict[str, TrackedWorkflow] = {}
         self._by_namespace: dict[str, dict[str, set[str]]] = {}
         self._watches: dict[str, ClusterWatch] = {}
-        # Clusters whose credentials failed, by the updated_at that failed.
-        self._unusable: dict[str, object] = {}
+        # A fingerprint of each cluster's credentials, and of those that
+        # failed (tried again once they change).
+        self._credentials: dict[str, str] = {}
+        self._unusable: dict[str, str] = {}
         self._dirty: dict[str, set[str]] = defaultdict(set)
         self._next_refresh = 0.0
         self._next_reassess = 0.0
@@ -1025,6 +1055,9 @@ class Watcher:
             seen = set()
             for row in rows:
                 seen.add(str(row["pk"]))
+                self._credentials[str(row["cluster_id"])] = credentials_fingerprint(
+                    row["cluster__sealed_credentials"]
+                )
                 self._track(row)
             for workflow_id in set(self._tracked) - seen:
                 self._untrack(workflow_id)
@@ -1127,6 +1160,9 @@ class Watcher:
 
     def _publish_run_status(self, tracked: TrackedWorkflow) -> None:
         """Tell the workflow's group that its latest run started or ended."""
+        # TODO(run-status): seen at the next database read (refresh_interval,
+        # 1 s); finish_run and start_run publishing it themselves on commit
+        # would make it immediate (runs.actions outside the recorder).
         if tracked.run is None or tracked.cluster_id not in self._watches:
             return
         run = Run.objects.select_related("version").filter(pk=tracked.run[0]).first()
@@ -1169,7 +1205,8 @@ class Watcher:
             if cluster_id in self._watches:
                 self._restart_if_changed(watch)
             return
-        if self._unusable.get(cluster_id) == self._cluster_updated_at(cluster_id):
+        credentials = self._credentials.get(cluster_id)
+        if cluster_id in self._unusable and self._unusable[cluster_id] == credentials:
             return  # its credentials did not work; wait until they change
         if self.leases.acquire(cluster_id):
             self._start_watch(cluster_id, now)
@@ -1214,7 +1251,9 @@ class Watcher:
             watch = ClusterWatch(cluster, self.inbox, self.options)
         except (CredentialsError, SealError) as error:
             logger.warning("cannot watch cluster %s: %s", cluster_id, error)
-            self._unusable[cluster_id] = cluster.updated_at
+            self._unusable[cluster_id] = credentials_fingerprint(
+                cluster.sealed_credentials
+            )
             self.leases.release(cluster_id)
             return
         self._unusable.pop(cluster_id, None)
@@ -1229,21 +1268,13 @@ class Watcher:
 
     def _restart_if_changed(self, watch: ClusterWatch) -> None:
         """Restart a cluster's streams when its credentials changed; add kinds."""
-        updated = self._cluster_updated_at(watch.cluster_id)
-        if updated is not None and updated != watch.updated_at:
+        credentials = self._credentials.get(watch.cluster_id)
+        if credentials is not None and credentials != watch.credentials:
             logger.info("cluster %s changed: watching it again", watch.cluster_id)
             self._drop_watch(watch.cluster_id, release=False)
             self._start_watch(watch.cluster_id, time.monotonic())
             return
         watch.ensure_kinds(self._kinds_for(watch.cluster_id))
-
-    @staticmethod
-    def _cluster_updated_at(cluster_id: str):
-        return (
-            Cluster.objects.filter(pk=cluster_id)
-            .values_list("updated_at", flat=True)
-            .first()
-        )
 
     def _kinds_for(self, cluster_id: str) -> list[WatchedKind]:
         """Return the built-in kinds plus custom kinds the workflows use."""
@@ -1284,7 +1315,7 @@ class Watcher:
             return []
         # Let the rest of a burst (one write moves many objects) arrive.
         deadline = time.monotonic() + self.batch_window
-        while True:
+        while len(messages) < MAX_BATCH:
             remaining = deadline - time.monotonic()
             try:
                 messages.append(
@@ -1293,7 +1324,8 @@ class Watcher:
                     else self.inbox.get_nowait()
                 )
             except queue.Empty:
-                return messages
+                break
+        return messages
 
     def _take(self, cluster_id: str, message) -> None:
         """Apply one stream message to its cluster's cache and state."""
@@ -1481,6 +1513,9 @@ STATUS_FIELDS = [
 
 def _tracked_rows():
     """Return every workflow that may have objects, with its latest run."""
+    # TODO(deployed-version): the latest run's version is taken as deployed,
+    # even when that run was refused before applying anything (lint errors);
+    # its nodes then show missing while the previous version's objects live.
     latest = Run.objects.filter(workflow=OuterRef("pk")).order_by("-started_at")
     removed = Q(state=Workflow.State.ARCHIVED, cleanup_state=Workflow.Cleanup.DONE)
     return (
@@ -1491,6 +1526,12 @@ def _tracked_rows():
             run_version_id=Subquery(latest.values("version_id")[:1]),
         )
         .values(
-            "pk", "cluster_id", "namespace", "run_id", "run_status", "run_version_id"
+            "pk",
+            "cluster_id",
+            "cluster__sealed_credentials",
+            "namespace",
+            "run_id",
+            "run_status",
+            "run_version_id",
         )
     )

@@ -1,5 +1,6 @@
 """Fetching workflows with the permission decision in one place."""
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from rest_framework.exceptions import PermissionDenied
 
@@ -18,7 +19,7 @@ def workflow_for_user(user, workflow_id, *, manage: bool = False) -> Workflow:
             .select_related("cluster", "owner")
             .get(pk=workflow_id)
         )
-    except (Workflow.DoesNotExist, ValueError, TypeError):
+    except (Workflow.DoesNotExist, ValueError, TypeError, ValidationError):
         raise Http404("No such workflow.") from None
     if manage and not workflow.is_owned_by(user):
         raise PermissionDenied("Only the owner of this workflow can do that.")

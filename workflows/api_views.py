@@ -93,7 +93,7 @@ class WorkflowViewSet(
                 workflow.pk,
                 nodes=body.validated_data["nodes"],
                 edges=body.validated_data["edges"],
-                base_revision=body.validated_data.get("revision"),
+                base_revision=body.validated_data["revision"],
             )
         except CanvasInvalid as invalid:
             return Response(invalid.errors, status=status.HTTP_400_BAD_REQUEST)

@@ -75,9 +75,11 @@ class CanvasSerializer(serializers.Serializer):
     nodes = serializers.ListField(child=serializers.DictField(), allow_empty=True)
     edges = serializers.ListField(child=serializers.DictField(), allow_empty=True)
     revision = serializers.IntegerField(
-        required=False,
         min_value=0,
-        help_text="The revision this canvas was based on; a stale one is refused.",
+        help_text=(
+            "The revision this canvas was based on (the workflow's `revision`);"
+            " a stale one is refused so no edit is silently overwritten."
+        ),
     )
 
 

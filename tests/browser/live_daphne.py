@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -27,11 +28,11 @@ START_TIMEOUT = 30.0
 def daphne_url(django_db_setup, django_db_blocker):
     """The base URL of a daphne running kubeorch.asgi on the test database."""
     with django_db_blocker.unblock():
-        database = connection.settings_dict["NAME"]
+        database_url = _database_url(connection.settings_dict)
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{database}",
+        "DATABASE_URL": database_url,
         "KUBEORCH_DATA_DIR": str(settings.DATA_DIR),
         "DJANGO_SETTINGS_MODULE": "kubeorch.settings",
     }
@@ -53,6 +54,18 @@ def daphne_url(django_db_setup, django_db_blocker):
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _database_url(database: dict) -> str:
+    """Return a DATABASE_URL naming the test database the tests write to."""
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{database['NAME']}"
+    user = quote(database.get("USER") or "", safe="")
+    password = quote(database.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = database.get("HOST") or "127.0.0.1"
+    port = f":{database['PORT']}" if database.get("PORT") else ""
+    return f"postgres://{credentials}{host}{port}/{database['NAME']}"
 
 
 def _wait_until_up(url: str, process: subprocess.Popen) -> None:

@@ -106,7 +106,7 @@ def test_delete_is_refused_while_workflows_use_the_cluster(owner, sim_cluster):
     with pytest.raises(Conflict) as refused:
         actions.delete_cluster(sim_cluster)
 
-    assert "target of 2 workflow(s) (blog, shop)" in str(refused.value.detail)
+    assert "target of 2 workflow(s) (yours: blog, shop)" in str(refused.value.detail)
 
 
 def test_register_refuses_a_wrong_token_naming_the_field(owner, token_kubesim):

@@ -315,7 +315,7 @@ def test_delete_is_refused_while_a_workflow_uses_the_cluster(
     response = owner_api.delete(detail_url(sim_cluster))
 
     assert response.status_code == 409
-    assert "target of 1 workflow(s) (shop)" in response.json()["detail"]
+    assert "target of 1 workflow(s) (yours: shop)" in response.json()["detail"]
     assert Cluster.objects.filter(pk=sim_cluster.pk).exists()
 
 

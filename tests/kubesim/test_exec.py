@@ -341,3 +341,64 @@ def test_kubectl_exec_works_as_an_independent_client(cluster, namespace, web):
 
     assert done.stdout == "from kubectl\n"
     assert done.returncode == 5
+
+
+# --- The shell's own rules ---------------------------------------------------
+
+
+def test_the_shell_splits_quotes_operators_and_variables_like_sh():
+    from kubesim.shell import split_commands
+
+    env = {"NAME": "web", "EMPTY": ""}
+
+    assert split_commands("echo 'a $NAME' \"b $NAME\" c\\ d${NAME}", env) == [
+        (";", ["echo", "a $NAME", "b web", "c dweb"])
+    ]
+    assert split_commands("true && echo yes || echo no; exit 2 # done", env) == [
+        (";", ["true"]),
+        ("&&", ["echo", "yes"]),
+        ("||", ["echo", "no"]),
+        (";", ["exit", "2"]),
+    ]
+
+
+def test_pipes_and_redirections_are_refused_not_run(core, namespace, web):
+    _, piped, code = run(core, namespace, web, ["sh", "-c", "ls | wc -l"])
+    _, redirected, _ = run(core, namespace, web, ["sh", "-c", "echo x > /tmp/f"])
+
+    assert code == 2
+    assert "pipes are not supported" in piped
+    assert "Read-only file system" in redirected
+
+
+def test_a_sub_path_mount_shows_one_file(core, namespace, sim):
+    core.create_namespaced_config_map(
+        namespace,
+        {"metadata": {"name": "nginx"}, "data": {"nginx.conf": "events {}\n"}},
+    )
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "proxy"},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "proxy",
+                        "image": "nginx:1.27",
+                        "volumeMounts": [
+                            {
+                                "name": "conf",
+                                "mountPath": "/etc/nginx/nginx.conf",
+                                "subPath": "nginx.conf",
+                            }
+                        ],
+                    }
+                ],
+                "volumes": [{"name": "conf", "configMap": {"name": "nginx"}}],
+            },
+        },
+    )
+
+    out, _, code = run(core, namespace, "proxy", ["cat", "/etc/nginx/nginx.conf"])
+
+    assert (out, code) == ("events {}\n", 0)

@@ -43,14 +43,14 @@ def communicator(workflow_id, *headers) -> WebsocketCommunicator:
     )
 
 
-async def frames_until(socket, done, timeout: float = 20.0) -> list[dict]:
+async def frames_until(socket, done, seconds: float = 20.0) -> list[dict]:
     """Receive JSON frames until done(frames) is true (bounded)."""
     frames: list[dict] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     while not done(frames):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise AssertionError(f"gave up after {timeout} s with {frames}")
+            raise AssertionError(f"gave up after {seconds} s with {frames}")
         try:
             frames.append(await socket.receive_json_from(timeout=min(remaining, 1)))
         except TimeoutError:
@@ -254,7 +254,7 @@ def test_a_three_tier_run_streams_every_node_from_grey_to_green(
         await socket.connect()
         snapshot = await socket.receive_json_from()
         run = await sync_to_async(api.deploy)(workflow["id"], canvas, 0)
-        frames = await frames_until(socket, all_green, timeout=30)
+        frames = await frames_until(socket, all_green, seconds=30)
         await socket.disconnect()
         return snapshot, run, frames
 

@@ -284,6 +284,7 @@ def test_an_outsider_or_a_stranger_cannot_follow_logs(shop, outsider):
             application, _ws_path(shop), headers=headers
         )
         connected, code = await communicator.connect()
+        await communicator.disconnect()
         return connected, code
 
     assert asyncio.run(scenario(session_headers(outsider))) == (False, 4404)

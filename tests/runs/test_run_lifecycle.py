@@ -121,3 +121,19 @@ def test_an_outsider_cannot_read_or_cancel_a_run(outsider_api, published):
 
     assert outsider_api.get(f"/v1/api/runs/{run.pk}").status_code == 404
     assert outsider_api.post(f"/v1/api/runs/{run.pk}/cancel").status_code == 404
+
+
+def test_a_cluster_unshared_after_the_workflow_was_made_cannot_be_run_on(
+    owner_api, owner, teammate, kubeconfig_text
+):
+    cluster = make_cluster(teammate, kubeconfig_text, name="tariq's")
+    cluster.shared_with.add(owner)
+    workflow = make_workflow(owner, cluster, canvas=three_tier_canvas(),
+                             state="published")
+    cluster.shared_with.remove(owner)
+
+    response = owner_api.post(f"/v1/api/workflows/{workflow.pk}/run", {}, format="json")
+
+    assert response.status_code == 403
+    assert "cluster" in response.data["detail"]
+    assert workflow.runs.count() == 0

@@ -68,9 +68,9 @@ class Stream:
         self.headers = {k.lower(): v for k, v in start["headers"]}
         return self
 
-    async def read_until(self, text: str, timeout: float = 10.0) -> str:
+    async def read_until(self, text: str, seconds: float = 10.0) -> str:
         """Read body chunks until the body holds `text`."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + seconds
         while text.encode() not in self.body:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.ended:

@@ -141,7 +141,9 @@ def test_an_outsider_cannot_open_a_terminal(shop, pod, outsider, kubesim):
         communicator = WebsocketCommunicator(
             application, _path(shop, pod), headers=headers
         )
-        return await communicator.connect()
+        answer = await communicator.connect()
+        await communicator.disconnect()
+        return answer
 
     assert asyncio.run(scenario(session_headers(outsider))) == (False, 4404)
     assert asyncio.run(scenario([ORIGIN])) == (False, 4401)
@@ -162,7 +164,9 @@ def test_a_pod_outside_the_node_is_refused_even_by_its_owner(
         communicator = WebsocketCommunicator(
             application, _path(shop, foreign_pod), headers=headers
         )
-        return await communicator.connect()
+        answer = await communicator.connect()
+        await communicator.disconnect()
+        return answer
 
     assert asyncio.run(scenario()) == (False, 4404)
     assert kubesim.exec_sessions() == []
@@ -175,7 +179,9 @@ def test_an_unknown_container_is_refused(shop, pod, owner):
         communicator = WebsocketCommunicator(
             application, _path(shop, pod, "container=sidecar"), headers=headers
         )
-        return await communicator.connect()
+        answer = await communicator.connect()
+        await communicator.disconnect()
+        return answer
 
     assert asyncio.run(scenario()) == (False, 4404)
 

@@ -555,3 +555,22 @@ def test_a_custom_resource_node_gets_a_watch_of_its_kind(owner, cluster, channel
     api.close()
 
     assert stored["gadget"].message == "no"
+
+
+def test_a_replica_restarted_under_its_id_takes_its_lease_back_at_once(
+    workflow, channel_layer, redis_url
+):
+    key = LEASE_PREFIX + str(workflow.cluster_id)
+    leases = lease_client(redis_url)
+    # What a killed replica leaves behind: its lease, still valid for a minute.
+    leases.set(key, "steady", px=60_000)
+
+    with make_watcher(replica_id="steady").running() as watcher:
+        wait_until(lambda: watcher.is_synced(workflow.cluster_id), what="synced")
+    leases.set(key, "steady", px=60_000)
+    with make_watcher(
+        replica_id="newcomer", reassess_interval=0.05
+    ).running() as newcomer:
+        wait_until(lambda: newcomer.reassessments >= 5, what="a few turns")
+
+        assert not newcomer.holds(workflow.cluster_id)

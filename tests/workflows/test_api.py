@@ -24,7 +24,10 @@ def node_of(canvas: dict, node_type: str) -> dict:
 
 
 def save(api, workflow, canvas, **extra):
-    body = {"nodes": canvas["nodes"], "edges": canvas["edges"], **extra}
+    """Save a canvas, based on the stored revision unless one is given."""
+    workflow.refresh_from_db()
+    body = {"nodes": canvas["nodes"], "edges": canvas["edges"],
+            "revision": workflow.revision, **extra}
     return api.post(f"/v1/api/workflows/{workflow.pk}/save", body, format="json")
 
 

@@ -2,9 +2,8 @@
 
 from typing import Any
 
-import yaml
-
 from workflows.kinds import fields as f
+from workflows.kinds.formats import load_user_yaml
 from workflows.kinds.base import TIER_CONFIG, NodeKind, RenderContext
 from workflows.kinds.common import (
     ANNOTATIONS,
@@ -47,7 +46,7 @@ CUSTOM_FIELDS = (
 
 def parsed_spec(data: dict) -> dict:
     """Return the spec of a custom resource node as a mapping."""
-    document = yaml.safe_load(data.get("spec") or "") or {}
+    document = load_user_yaml(data.get("spec") or "") or {}
     return document if isinstance(document, dict) else {}
 
 

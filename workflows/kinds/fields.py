@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from workflows.kinds.formats import FORMATS
+from workflows.kinds.formats import FORMATS, load_user_yaml
 
 STRING_TYPES = {"string", "text", "enum", "quantity", "yaml"}
 NULLABLE_TYPES = {"integer", "number", "port", "portref"}
@@ -217,8 +217,6 @@ def clean_field(
 
 
 def _clean_string(field: Field, value: Any, errors: Errors, path: str) -> Any:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = _number_text(value)
     if not isinstance(value, str):
         errors.add(path, f"{field.label} must be text.")
         return value
@@ -248,11 +246,12 @@ def _clean_yaml(field: Field, value: Any, errors: Errors, path: str) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        document = yaml.safe_load(value)
+        document = load_user_yaml(value)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
-        errors.add(path, f"{field.label} is not valid YAML{where}.")
+        problem = getattr(exc, "problem", None) or "it does not parse"
+        errors.add(path, f"{field.label} is not valid YAML{where}: {problem}.")
         return value
     if document is not None and not isinstance(document, dict):
         errors.add(path, f"{field.label} must be a YAML mapping (key: value).")
@@ -308,8 +307,6 @@ def _clean_keyvalue(field: Field, value: Any, errors: Errors, path: str) -> Any:
     cleaned = {}
     for key, item in value.items():
         item_path = f"{path}[{key}]"
-        if isinstance(item, int | float) and not isinstance(item, bool):
-            item = _number_text(item)
         if not isinstance(item, str):
             errors.add(
                 item_path, f"The value of {key!r} in {field.label} must be text."

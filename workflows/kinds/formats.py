@@ -12,6 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import cache
 
+import yaml
 from croniter import croniter
 
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -342,3 +343,25 @@ FORMATS: dict[str, Callable[[str], str | None]] = {
     "memory": byte_quantity,
     "storage": byte_quantity,
 }
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that refuses anchors and aliases.
+
+    Aliases let a few hundred bytes expand into gigabytes ("billion laughs"),
+    and a custom resource's spec has no need for them.
+    """
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (*name) are not allowed",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def load_user_yaml(text: str):
+    """Parse YAML typed by a user, refusing aliases; raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
