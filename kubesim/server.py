@@ -1307,9 +1307,10 @@ def _check_log_state(pod: dict, container: str, previous: bool) -> None:
 def _container_finished(pod: dict, container: str) -> bool:
     if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
         return True
-    return bool(
-        (_container_status(pod, container).get("state") or {}).get("terminated")
-    )
+    state = _container_status(pod, container).get("state") or {}
+    # A container waiting to restart (back-off) has ended its run, as the
+    # kubelet ends a follow then; the next run is read by following again.
+    return bool(state.get("terminated") or state.get("waiting"))
 
 
 def _format_log_line(entry, timestamps: bool) -> str:

@@ -407,8 +407,14 @@ def follow_lines(
             logger.debug("log of %s/%s not readable yet: %s", name, container, error)
         else:
             on_response(response)
-            yield from _stream_lines(response, name, container, cursor, stop)
-            pause = RETRY_SECONDS
+            fresh = 0
+            for line in _stream_lines(response, name, container, cursor, stop):
+                fresh += 1
+                yield line
+            # A container in back-off answers at once with nothing new:
+            # ask less often until it writes again.
+            if fresh:
+                pause = RETRY_SECONDS
         if stop.wait(pause) or not _same_pod_exists(api_client, namespace, name, uid):
             return
         pause = min(pause * 2, MAX_RETRY_SECONDS)

@@ -92,8 +92,11 @@ def move_workflow(workflow_id, to_state: str) -> Workflow:
         # A run starting at once locks the same row: it sees the new state.
         workflow = Workflow.objects.select_for_update().get(pk=workflow_id)
         if workflow.state == to_state:
-            if _cleanup_needs_retry(workflow, to_state):
-                _start_cleanup(workflow)
+            # Archiving again is how a failed clean-up is retried; any
+            # other "move" to the current state is not in the table.
+            if not _cleanup_needs_retry(workflow, to_state):
+                raise Conflict(f"This workflow is already {to_state}.")
+            _start_cleanup(workflow)
             return workflow
         _check_move(workflow, to_state)
         previous, workflow.state = workflow.state, to_state

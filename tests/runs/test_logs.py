@@ -289,3 +289,46 @@ def test_an_outsider_or_a_stranger_cannot_follow_logs(shop, outsider):
 
     assert asyncio.run(scenario(session_headers(outsider))) == (False, 4404)
     assert asyncio.run(scenario([(b"origin", b"http://127.0.0.1")])) == (False, 4401)
+
+
+def test_a_follower_goes_on_across_container_restarts_without_repeats(
+    owner, kubeconfig_text, kubeconfig_path, kubesim
+):
+    workflow = published(
+        owner,
+        kubeconfig_text,
+        canvas(web_node(image="kubesim/crashloop:1", replicas=1)),
+    )
+    deploy_now(workflow, owner)
+    api_client = config.new_client_from_config(config_file=str(kubeconfig_path))
+    seen: list[logs.LogLine] = []
+    follower = logs.NodeLogFollower(
+        api_client,
+        namespace="default",
+        workflow_id=str(workflow.pk),
+        node_id="web",
+        options=logs.LogOptions(tail_lines=None),
+        on_line=seen.append,
+    )
+    follower.start()
+    try:
+        for _ in range(3):
+            kubesim.advance(60)
+            _wait_for(lambda: sum("starting web" in x.text for x in seen) >= 2)
+        starts = [x for x in seen if "starting web" in x.text]
+    finally:
+        follower.stop()
+        follower.join()
+        api_client.close()
+
+    assert len(starts) >= 2, "lines of a restarted container keep coming"
+    keys = [(x.stamp, x.text) for x in seen]
+    assert len(keys) == len(set(keys)), "no line twice"
+
+
+def _wait_for(check, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.05)

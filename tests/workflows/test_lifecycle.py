@@ -179,15 +179,19 @@ def test_every_refused_move_answers_409_with_the_reason(
         ("archived", "archive"),
     ],
 )
-def test_a_move_to_the_current_state_changes_nothing(
+def test_a_move_to_the_current_state_is_refused(
     owner_api, owner, cluster, state, gesture
 ):
     workflow = make_workflow(owner, cluster, canvas=deployable_canvas(), state=state)
+    workflow.refresh_from_db()
+    updated_at = workflow.updated_at
 
     response = move(owner_api, workflow, gesture)
 
-    assert response.status_code == 200
-    assert response.data["state"] == state
+    assert response.status_code == 409
+    assert f"already {state}" in response.data["detail"]
+    workflow.refresh_from_db()
+    assert (workflow.state, workflow.updated_at) == (state, updated_at)
 
 
 @pytest.mark.django_db
