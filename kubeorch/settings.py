@@ -200,6 +200,11 @@ SPECTACULAR_SETTINGS = {
 
 KUBEORCH_HEALTH_DEADLINE = env.float("KUBEORCH_HEALTH_DEADLINE", default=300.0)
 KUBEORCH_KUBE_TIMEOUT = env.float("KUBEORCH_KUBE_TIMEOUT", default=10.0)
+# How long every node must stay healthy before a run completes, so a
+# container that starts, turns Ready and then crashes is not called healthy.
+KUBEORCH_HEALTH_SETTLE_SECONDS = env.float(
+    "KUBEORCH_HEALTH_SETTLE_SECONDS", default=5.0
+)
 KUBEORCH_APPLY_PARALLELISM = env.int("KUBEORCH_APPLY_PARALLELISM", default=8)
 # A dry run answers in the request; past this it reports what it has.
 KUBEORCH_DRY_RUN_DEADLINE = env.float("KUBEORCH_DRY_RUN_DEADLINE", default=60.0)

@@ -228,6 +228,7 @@ def _deploy(run: Run, recorder: "RunRecorder") -> tuple[str, str]:
         parallelism=settings.KUBEORCH_APPLY_PARALLELISM,
         request_timeout=settings.KUBEORCH_KUBE_TIMEOUT,
         extra_kinds=_custom_kinds_ever_applied(workflow),
+        settle_for=settings.KUBEORCH_HEALTH_SETTLE_SECONDS,
     )
     with connect(workflow.cluster) as api_client:
         result = engine.deploy(

@@ -146,6 +146,9 @@ class DeployOptions:
     # resources this workflow applied in an earlier version.
     extra_kinds: tuple[tuple[str, str], ...] = ()
     wait_for_health: bool = True
+    # Seconds every node must stay done before the run completes: a
+    # crash-looping container is Ready for a moment before it first exits.
+    settle_for: float = 0.0
     clock: Callable[[], datetime] = utc_now
 
 
@@ -786,10 +789,15 @@ class _Deployment:
         deadline = time.monotonic() + self.options.health_deadline
         streaks: dict[str, int] = dict.fromkeys(watched, 0)
         unsettled: set[str] = set()
+        self._all_done_since: float | None = None
         while True:
             healths = self._health_round(watched, unsettled, deadline)
             if healths is not None:
                 unsettled = {n for n, h in healths.items() if not h.done}
+                if unsettled:
+                    self._all_done_since = None
+                elif self._all_done_since is None:
+                    self._all_done_since = time.monotonic()
                 for node_id, health in healths.items():
                     degraded = health.state == HealthState.DEGRADED
                     streaks[node_id] = streaks[node_id] + 1 if degraded else 0
@@ -820,7 +828,7 @@ class _Deployment:
         failed = self._apply_failures()
         if failed:
             return RunStatus.FAILED, failed
-        if not unsettled:
+        if not unsettled and self._settled():
             return RunStatus.COMPLETED, self._success_message(healths)
         if time.monotonic() >= deadline:
             limit = f"{self.options.health_deadline:g} s"
@@ -828,6 +836,11 @@ class _Deployment:
                 f"not healthy after {limit}", sorted(unsettled), healths
             )
         return None
+
+    def _settled(self) -> bool:
+        """Tell whether every node has stayed done for `settle_for` seconds."""
+        done_for = time.monotonic() - self._all_done_since
+        return done_for >= self.options.settle_for
 
     def _verdict_without_waiting(self) -> tuple[RunStatus, str]:
         """Return how the run ends when nobody waits for health."""

@@ -17,6 +17,15 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def no_health_settle_wait(settings):
+    """kubesim's instant mode shows failures at once; no need to wait for them.
+
+    tests/runs/test_engine_settle.py covers the wait in realistic mode.
+    """
+    settings.KUBEORCH_HEALTH_SETTLE_SECONDS = 0
+
+
 def _user(username: str):
     return get_user_model().objects.create_user(username, password="pw-" + username)
 
