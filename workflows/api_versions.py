@@ -105,9 +105,19 @@ class RestoreSerializer(ManualVersionSerializer):
     )
 
 
+_MISSING = {
+    "required": "Say which version to compare: a number, or 'current'.",
+    "null": "Say which version to compare: a number, or 'current'.",
+}
+
+
 class CompareQuerySerializer(serializers.Serializer):
-    from_ = serializers.CharField(help_text="A version number, or 'current'.")
-    to = serializers.CharField(help_text="A version number, or 'current'.")
+    from_ = serializers.CharField(
+        help_text="A version number, or 'current'.", error_messages=_MISSING
+    )
+    to = serializers.CharField(
+        help_text="A version number, or 'current'.", error_messages=_MISSING
+    )
 
     def validate_from_(self, value: str) -> str:
         return _version_reference(value)

@@ -85,11 +85,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Allow Django's sync ORM next to Playwright's event loop in browser tests."""
-    # Playwright's sync API keeps an event loop in the main thread, which
-    # makes Django refuse database work (SynchronousOnlyOperation).
-    if any(_uses_browser(item) for item in items):
+    """Run browser tests last, and let Django's ORM work beside Playwright."""
+    # Playwright's sync API keeps an event loop in the main thread for the
+    # rest of the session, which makes Django refuse database work
+    # (SynchronousOnlyOperation) and async_to_sync refuse to run: so the
+    # browser tests go after every other test.
+    browser = [item for item in items if _uses_browser(item)]
+    if browser:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        others = [item for item in items if not _uses_browser(item)]
+        items[:] = others + browser
 
 
 def _uses_browser(item: pytest.Item) -> bool:
