@@ -222,10 +222,11 @@ class Launcher:
         return result
 
     def _start_apps(self) -> None:
-        """Start the web server, a Celery worker and Celery beat."""
+        """Start the web server, a Celery worker, Celery beat and the watcher."""
         self._spawn(self.apps, "web", self._web_argv())
         self._spawn(self.apps, "worker", self._worker_argv())
         self._spawn(self.apps, "beat", self._beat_argv())
+        self._spawn(self.apps, "watcher", self._watcher_argv())
 
     def _web_argv(self) -> list[str]:
         return embedded.python_argv(
@@ -251,6 +252,13 @@ class Launcher:
             "-m", "celery", "-A", "kubeorch", "beat",
             "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
             "--loglevel=INFO",
+        )  # fmt: skip
+
+    def _watcher_argv(self) -> list[str]:
+        # A fixed replica id lets a restarted watcher take its lease back
+        # at once instead of waiting for it to expire.
+        return embedded.python_argv(
+            "manage.py", "watch", "--replica-id", "launcher",
         )  # fmt: skip
 
     def _spawn(

@@ -26,7 +26,7 @@ from workflows.models import Workflow, WorkflowVersion
 from workflows.ordering import apply_levels, dependencies
 from workflows.render import render_canvas
 
-from . import engine
+from . import engine, live
 from .models import Run, RunLogLine, RunNodeState
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ def start_run(workflow_id, *, triggered_by: str, user=None, trigger_data=None) -
                 run_count=F("run_count") + 1, last_run_at=run.started_at
             )
             transaction.on_commit(lambda: _enqueue(run.pk))
+            transaction.on_commit(lambda: _publish_status(run.pk))
     except IntegrityError:
         # The partial unique index caught a run started concurrently.
         raise Conflict("A run of this workflow is already in progress.") from None
@@ -126,6 +127,7 @@ def finish_run(run_id, status: str, summary: str) -> Run | None:
         )
         run.save(update_fields=["status", "summary", "completed_at", "duration_ms"])
         _count_outcome(run)
+        transaction.on_commit(lambda: _publish_status(run.pk))
     logger.info(
         "run %s finished %s in %s ms: %s", run.pk, status, run.duration_ms, summary
     )
@@ -279,6 +281,12 @@ def _custom_kinds_ever_applied(workflow: Workflow) -> tuple[tuple[str, str], ...
             if node.get("type") == "customresource" and data.get("kind"):
                 kinds.add((data.get("apiVersion", ""), data["kind"]))
     return tuple(sorted(kinds))
+
+
+def _publish_status(run_id) -> None:
+    """Tell the workflow's live views that a run started or ended."""
+    run = Run.objects.select_related("version").get(pk=run_id)
+    live.publish(run.workflow_id, [(live.RUN_STATUS, live.run_status_data(run))])
 
 
 def _count_outcome(run: Run) -> None:

@@ -1087,9 +1087,9 @@ class Watcher:
         if version_changed or tracked.namespace != row["namespace"]:
             tracked.namespace = row["namespace"]
             self._deploy_version(tracked, row["run_version_id"])
-        if tracked.run != run:
-            tracked.run = run
-            self._publish_run_status(tracked)
+        # Run starts and ends are published by runs.actions on commit; the
+        # watcher only follows which version is deployed.
+        tracked.run = run
 
     def _deploy_version(self, tracked: TrackedWorkflow, version_id: int | None) -> None:
         """Render the nodes of the version to watch; drop nodes it lost."""
@@ -1157,21 +1157,6 @@ class Watcher:
         stale = {status.node_id for status in statuses} - set(tracked.nodes)
         self._remove_nodes(tracked.workflow_id, tracked.cluster_id, stale)
         self._dirty[tracked.cluster_id].add(tracked.workflow_id)
-
-    def _publish_run_status(self, tracked: TrackedWorkflow) -> None:
-        """Tell the workflow's group that its latest run started or ended."""
-        # TODO(run-status): seen at the next database read (refresh_interval,
-        # 1 s); finish_run and start_run publishing it themselves on commit
-        # would make it immediate (runs.actions outside the recorder).
-        if tracked.run is None or tracked.cluster_id not in self._watches:
-            return
-        run = Run.objects.select_related("version").filter(pk=tracked.run[0]).first()
-        if run is None:
-            return
-        self.publisher.publish(
-            live.group_for(tracked.workflow_id),
-            live.message(live.RUN_STATUS, live.run_status_data(run)),
-        )
 
     def _index_namespaces(self) -> None:
         """Map cluster → namespace → workflows with objects there."""
