@@ -13,6 +13,7 @@ _SUBRESOURCE_VERBS = {
     "status": ["get", "patch", "update"],
     "scale": ["get", "patch", "update"],
     "log": ["get"],
+    "exec": ["create", "get"],
 }
 
 

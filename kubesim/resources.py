@@ -67,7 +67,7 @@ def _grp(
 
 ALL = ("all",)
 
-POD = _core("Pod", "pods", short=("po",), sub=("status", "log"), cats=ALL)
+POD = _core("Pod", "pods", short=("po",), sub=("status", "log", "exec"), cats=ALL)
 SERVICE = _core(
     "Service", "services", short=("svc",), sub=("status",), gen=False, cats=ALL
 )

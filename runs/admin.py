@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from . import actions
-from .models import Run, RunLogLine, RunNodeState
+from .models import NodeStatus, Run, RunLogLine, RunNodeState, TerminalSession
 
 
 class NodeStateInline(admin.TabularInline):
@@ -52,4 +52,38 @@ class RunAdmin(admin.ModelAdmin):
     actions = [fail_runs]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(TerminalSession)
+class TerminalSessionAdmin(admin.ModelAdmin):
+    """Who opened a shell into which container, and when: an audit trail."""
+
+    list_display = ("started_at", "user", "workflow", "pod", "container",
+                    "ended_at", "exit_code")
+    list_filter = ("started_at",)
+    list_select_related = ("user", "workflow")
+    search_fields = ("user__username", "workflow__name", "pod", "container")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in TerminalSession._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(NodeStatus)
+class NodeStatusAdmin(admin.ModelAdmin):
+    list_display = ("workflow", "node_id", "kind", "state", "message", "observed_at")
+    list_filter = ("state", "kind")
+    list_select_related = ("workflow",)
+    search_fields = ("workflow__name", "node_id")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

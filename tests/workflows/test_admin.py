@@ -33,6 +33,8 @@ def test_admin_pages_never_show_secret_values(operator_client, run):
         f"/admin/workflows/workflowversion/{run.version.pk}/change/",
         "/admin/runs/run/",
         f"/admin/runs/run/{run.pk}/change/",
+        "/admin/runs/terminalsession/",
+        "/admin/runs/nodestatus/",
     ]
     for page in pages:
         response = operator_client.get(page)
