@@ -274,7 +274,9 @@ def serve(api, request, out, namespace: str, name: str) -> None:
     api.exec_sessions.add(session)
     logger.info("exec %s into %s/%s: %s", session.id, namespace, name, wanted.command)
     try:
-        _Session(api, pod, wanted, socket, protocol).run()
+        _Session(api, pod, wanted, socket, protocol).run(
+            ended=lambda: api.exec_sessions.remove(session)
+        )
     except Exception:
         # The connection is a WebSocket now: no HTTP error can be sent.
         logger.exception("exec %s failed", session.id)
@@ -387,12 +389,17 @@ class _Session:
             facts, files, api.clock.now, tty=wanted.tty, program=wanted.command[0]
         )
 
-    def run(self) -> None:
-        """Run until the command exits or the connection ends."""
+    def run(self, ended=lambda: None) -> None:
+        """Run until the command exits or the connection ends.
+
+        `ended` runs once the shell is gone and before the client hears the
+        exit status, so a client that saw it never finds the session open.
+        """
         threading.Thread(target=self._read, daemon=True, name="kubesim-exec").start()
         status = self._start()
         while status is None:
             status = self._next()
+        ended()
         if status is not False:
             self.socket.send_channel(STATUS, json.dumps(status).encode())
             self.socket.close(1000)
