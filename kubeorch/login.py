@@ -8,8 +8,8 @@ passwords costs the attacker the whole window.
 import logging
 
 from django import forms
-from django.contrib.auth import views as auth_views
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.utils.translation import ngettext

@@ -1138,7 +1138,7 @@ def _parse_yaml(body: bytes):
     except ValueError:
         pass
     try:
-        return yaml.load(body.decode() or "null", Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+        return yaml.load(body.decode() or "null", Loader=_YAML_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise errors.bad_request(f"error decoding YAML: {exc}") from None
 
@@ -1371,22 +1371,22 @@ class _Handler(BaseHTTPRequestHandler):
         # Small responses must not wait for a delayed ACK (Nagle's algorithm).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         self._serve("GET")
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self._serve("POST")
 
-    def do_PUT(self):  # noqa: N802
+    def do_PUT(self):
         self._serve("PUT")
 
-    def do_PATCH(self):  # noqa: N802
+    def do_PATCH(self):
         self._serve("PATCH")
 
-    def do_DELETE(self):  # noqa: N802
+    def do_DELETE(self):
         self._serve("DELETE")
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+    def log_message(self, format, *args):
         logger.debug("%s %s", self.address_string(), format % args)
 
     def _serve(self, method: str) -> None:

@@ -3,7 +3,6 @@
 from typing import Any
 
 from workflows.kinds import fields as f
-from workflows.kinds.formats import load_user_yaml
 from workflows.kinds.base import TIER_CONFIG, NodeKind, RenderContext
 from workflows.kinds.common import (
     ANNOTATIONS,
@@ -12,6 +11,7 @@ from workflows.kinds.common import (
     check_labels,
     name_field,
 )
+from workflows.kinds.formats import load_user_yaml
 
 CUSTOM_FIELDS = (
     f.string(

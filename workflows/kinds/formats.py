@@ -364,4 +364,4 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 def load_user_yaml(text: str):
     """Parse YAML typed by a user, refusing aliases; raises yaml.YAMLError."""
-    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
+    return yaml.load(text, Loader=_NoAliasLoader)
