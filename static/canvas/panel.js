@@ -50,6 +50,8 @@ export class Panel {
     this.yamlTab = el("button", { type: "button", role: "tab", class: "kp-tab", id: "kp-tab-yaml", "aria-controls": "kp-yaml", text: "YAML", onclick: () => this.showTab("yaml") });
     this.general = el("div", { class: "kp-general", role: "alert" });
     this.linksHost = el("div", { class: "kp-links-host" });
+    // Filled by the page (live health, diagnosis); kept across redraws.
+    this.liveHost = el("div", { class: "kp-live-host" });
     this.settings = el("div", { class: "kp-body", id: "kp-settings", role: "tabpanel", "aria-labelledby": "kp-tab-settings" });
     this.yaml = el("div", { class: "kp-body kp-yaml", id: "kp-yaml", role: "tabpanel", "aria-labelledby": "kp-tab-yaml", hidden: true });
     this.element = el(
@@ -63,6 +65,7 @@ export class Panel {
       ),
       el("div", { class: "kp-tabs", role: "tablist" }, this.settingsTab, this.yamlTab),
       this.general,
+      this.liveHost,
       this.settings,
       this.yaml
     );

@@ -75,7 +75,7 @@ export class Scene {
     this.edgesOfNode = new Map();
     /** @type {Set<(view: View) => void>} */
     this.viewListeners = new Set();
-    /** @type {Map<string, {state?: string, text?: string}>} live status per node */
+    /** @type {Map<string, {state?: string, text?: string, tone?: string, message?: string}>} live status per node */
     this.statuses = new Map();
   }
 
@@ -199,7 +199,7 @@ export class Scene {
   /**
    * Show a node's live status in its card's status slot.
    * @param {string} id
-   * @param {{state?: string, text?: string}} status
+   * @param {{state?: string, text?: string, tone?: string, message?: string}} status
    */
   setStatus(id, status) {
     this.statuses.set(id, status);
@@ -214,6 +214,8 @@ export class Scene {
     if (!slot) return;
     slot.textContent = status?.text ?? "";
     slot.dataset.state = status?.state ?? "";
+    entry.element.dataset.live = status?.tone ?? "";
+    slot.title = status?.message ?? "";
   }
 
   /**
