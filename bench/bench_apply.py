@@ -35,32 +35,86 @@ def app_nodes(index: int) -> tuple[list[dict], list[dict]]:
     name = f"app{index:02d}"
     ids = {part: f"{name}-{part}" for part in ("cfg", "web", "svc", "ing", "hpa")}
     nodes = [
-        {"id": ids["cfg"], "type": "configmap", "position": {"x": 0, "y": index * 100},
-         "data": {"name": f"{name}-config", "data": {"LOG_LEVEL": "info"}}},
-        {"id": ids["web"], "type": "deployment", "position": {"x": 200, "y": index * 100},
-         "data": {"name": name, "image": "nginx:1.27", "replicas": 2,
-                  "containerPorts": [{"name": "http", "containerPort": 80}],
-                  "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}}},
-        {"id": ids["svc"], "type": "service", "position": {"x": 400, "y": index * 100},
-         "data": {"name": name, "type": "ClusterIP",
-                  "ports": [{"name": "http", "port": 80}]}},
-        {"id": ids["ing"], "type": "ingress", "position": {"x": 600, "y": index * 100},
-         "data": {"name": name, "host": f"{name}.example.com",
-                  "paths": [{"path": "/", "pathType": "Prefix"}]}},
-        {"id": ids["hpa"], "type": "hpa", "position": {"x": 200, "y": index * 100 + 50},
-         "data": {"name": name, "minReplicas": 2, "maxReplicas": 5,
-                  "targetCPUUtilization": 70}},
+        {
+            "id": ids["cfg"],
+            "type": "configmap",
+            "position": {"x": 0, "y": index * 100},
+            "data": {"name": f"{name}-config", "data": {"LOG_LEVEL": "info"}},
+        },
+        {
+            "id": ids["web"],
+            "type": "deployment",
+            "position": {"x": 200, "y": index * 100},
+            "data": {
+                "name": name,
+                "image": "nginx:1.27",
+                "replicas": 2,
+                "containerPorts": [{"name": "http", "containerPort": 80}],
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+            },
+        },
+        {
+            "id": ids["svc"],
+            "type": "service",
+            "position": {"x": 400, "y": index * 100},
+            "data": {
+                "name": name,
+                "type": "ClusterIP",
+                "ports": [{"name": "http", "port": 80}],
+            },
+        },
+        {
+            "id": ids["ing"],
+            "type": "ingress",
+            "position": {"x": 600, "y": index * 100},
+            "data": {
+                "name": name,
+                "host": f"{name}.example.com",
+                "paths": [{"path": "/", "pathType": "Prefix"}],
+            },
+        },
+        {
+            "id": ids["hpa"],
+            "type": "hpa",
+            "position": {"x": 200, "y": index * 100 + 50},
+            "data": {
+                "name": name,
+                "minReplicas": 2,
+                "maxReplicas": 5,
+                "targetCPUUtilization": 70,
+            },
+        },
     ]
     edges = [
-        {"id": f"{name}-e1", "source": ids["svc"], "target": ids["web"],
-         "sourceHandle": "out", "targetHandle": "in"},
-        {"id": f"{name}-e2", "source": ids["ing"], "target": ids["svc"],
-         "sourceHandle": "path-0", "targetHandle": "in"},
-        {"id": f"{name}-e3", "source": ids["hpa"], "target": ids["web"],
-         "sourceHandle": "out", "targetHandle": "in"},
-        {"id": f"{name}-e4", "source": ids["cfg"], "target": ids["web"],
-         "sourceHandle": "out", "targetHandle": "in",
-         "data": {"mode": "volume", "mountPath": "/etc/config"}},
+        {
+            "id": f"{name}-e1",
+            "source": ids["svc"],
+            "target": ids["web"],
+            "sourceHandle": "out",
+            "targetHandle": "in",
+        },
+        {
+            "id": f"{name}-e2",
+            "source": ids["ing"],
+            "target": ids["svc"],
+            "sourceHandle": "path-0",
+            "targetHandle": "in",
+        },
+        {
+            "id": f"{name}-e3",
+            "source": ids["hpa"],
+            "target": ids["web"],
+            "sourceHandle": "out",
+            "targetHandle": "in",
+        },
+        {
+            "id": f"{name}-e4",
+            "source": ids["cfg"],
+            "target": ids["web"],
+            "sourceHandle": "out",
+            "targetHandle": "in",
+            "data": {"mode": "volume", "mountPath": "/etc/config"},
+        },
     ]
     return nodes, edges
 
@@ -81,9 +135,20 @@ class Simulator:
         self.port = free_port()
         self.kubeconfig = workdir / "kubeconfig"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kubesim", "serve", "--mode", "instant",
-             "--port", str(self.port), "--kubeconfig", str(self.kubeconfig)],
-            stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "kubesim",
+                "serve",
+                "--mode",
+                "instant",
+                "--port",
+                str(self.port),
+                "--kubeconfig",
+                str(self.kubeconfig),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         self.process.stdout.readline()
 
@@ -114,8 +179,13 @@ def time_kubeorch(sim, nodes, edges, *, wait_for_health: bool) -> float:
     api_client = config.new_client_from_config(config_file=str(sim.kubeconfig))
     workflow_id = str(uuid.uuid4())
     started = time.perf_counter()
-    rendered = render_canvas(nodes, edges, workflow_id=workflow_id,
-                             namespace=NAMESPACE, reveal=lambda token: token)
+    rendered = render_canvas(
+        nodes,
+        edges,
+        workflow_id=workflow_id,
+        namespace=NAMESPACE,
+        reveal=lambda token: token,
+    )
     result = engine.deploy(
         api_client,
         workflow_id=workflow_id,
@@ -123,8 +193,9 @@ def time_kubeorch(sim, nodes, edges, *, wait_for_health: bool) -> float:
         levels=apply_levels(nodes, edges),
         depends_on=dependencies(nodes, edges),
         observer=QuietObserver(),
-        options=engine.DeployOptions(wait_for_health=wait_for_health,
-                                     poll_interval=0.05),
+        options=engine.DeployOptions(
+            wait_for_health=wait_for_health, poll_interval=0.05
+        ),
     )
     elapsed = time.perf_counter() - started
     api_client.close()
@@ -134,10 +205,16 @@ def time_kubeorch(sim, nodes, edges, *, wait_for_health: bool) -> float:
 
 
 def manifests_file(nodes, edges, workdir: Path) -> Path:
-    rendered = render_canvas(nodes, edges, workflow_id=str(uuid.uuid4()),
-                             namespace=NAMESPACE, reveal=lambda token: token)
-    documents = [{"apiVersion": "v1", "kind": "Namespace",
-                  "metadata": {"name": NAMESPACE}}]
+    rendered = render_canvas(
+        nodes,
+        edges,
+        workflow_id=str(uuid.uuid4()),
+        namespace=NAMESPACE,
+        reveal=lambda token: token,
+    )
+    documents = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    ]
     documents += [manifest for node in rendered for manifest in node.manifests]
     path = workdir / "manifests.yaml"
     path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
@@ -147,16 +224,30 @@ def manifests_file(nodes, edges, workdir: Path) -> Path:
 def time_kubectl(sim, manifests: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
-        ["kubectl", "--kubeconfig", str(sim.kubeconfig), "apply", "--server-side",
-         "--field-manager", "kubectl-bench", "-f", str(manifests)],
-        check=True, capture_output=True, timeout=300,
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(sim.kubeconfig),
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kubectl-bench",
+            "-f",
+            str(manifests),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return time.perf_counter() - started
 
 
 def measure(sim, nodes, edges, manifests, repeat: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"kubeorch_apply": [], "kubectl_apply": [],
-                                     "kubeorch_run": []}
+    times: dict[str, list[float]] = {
+        "kubeorch_apply": [],
+        "kubectl_apply": [],
+        "kubeorch_run": [],
+    }
     for round_number in range(repeat):
         # Alternate who goes first so warm caches favour neither.
         order = ["kubectl", "kubeorch"] if round_number % 2 else ["kubeorch", "kubectl"]
@@ -169,8 +260,9 @@ def measure(sim, nodes, edges, manifests, repeat: int) -> dict[str, list[float]]
                     time_kubeorch(sim, nodes, edges, wait_for_health=False)
                 )
         sim.reset()
-        times["kubeorch_run"].append(time_kubeorch(sim, nodes, edges,
-                                                   wait_for_health=True))
+        times["kubeorch_run"].append(
+            time_kubeorch(sim, nodes, edges, wait_for_health=True)
+        )
     return times
 
 
@@ -188,8 +280,9 @@ def main() -> None:
         try:
             manifests = manifests_file(nodes, edges, workdir)
             object_count = sum(1 for _ in yaml.safe_load_all(manifests.read_text()))
-            times_kubeorch_warmup = time_kubeorch(sim, nodes, edges,
-                                                  wait_for_health=False)
+            times_kubeorch_warmup = time_kubeorch(
+                sim, nodes, edges, wait_for_health=False
+            )
             del times_kubeorch_warmup
             times = measure(sim, nodes, edges, manifests, args.repeat)
         finally:

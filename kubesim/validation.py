@@ -756,7 +756,7 @@ _CRON_FIELD = re.compile(
 def cron_schedule_errors(schedule: str) -> list[str]:
     """Return why a cron schedule is not valid (empty when it is)."""
     text = schedule.strip()
-    if text.startswith("TZ=") or text.startswith("CRON_TZ="):
+    if text.startswith(("TZ=", "CRON_TZ=")):
         return ["cannot use TZ or CRON_TZ in schedule, use timeZone field instead"]
     if text in _CRON_MACROS or text.startswith("@every "):
         return []
@@ -1761,7 +1761,8 @@ def _check_schema(value, schema: dict, path: str, causes: Causes):
         actual = type(value).__name__
         causes.add(
             path,
-            f'Invalid value: "{actual}": {path} in body must be of type {kind}: "{actual}"',
+            f'Invalid value: "{actual}": {path} in body must be of type {kind}: '
+            f'"{actual}"',
             "FieldValueTypeInvalid",
         )
         return value

@@ -150,7 +150,8 @@ def fail_abandoned_runs(now=None) -> list:
             f"{settings.KUBEORCH_RUN_HEARTBEAT_TIMEOUT:.0f} s (it probably died). "
             "Objects applied so far are left as they are; run again to finish."
             if run.worker_started
-            else f"No worker picked it up within {settings.KUBEORCH_RUN_QUEUE_TIMEOUT:.0f} s."
+            else "No worker picked it up within "
+            f"{settings.KUBEORCH_RUN_QUEUE_TIMEOUT:.0f} s."
         )
         finish_run(run.pk, Run.Status.FAILED, reason)
         finished.append(run.pk)

@@ -32,21 +32,41 @@ class LogLineInline(admin.TabularInline):
 def fail_runs(modeladmin, request, queryset):
     for run in queryset.filter(status=Run.Status.RUNNING):
         actions.finish_run(
-            run.pk, Run.Status.FAILED, f"Finished as failed by {request.user} in the admin."
+            run.pk,
+            Run.Status.FAILED,
+            f"Finished as failed by {request.user} in the admin.",
         )
 
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ("id", "workflow", "status", "triggered_by", "started_at",
-                    "duration_ms", "heartbeat_at")
+    list_display = (
+        "id",
+        "workflow",
+        "status",
+        "triggered_by",
+        "started_at",
+        "duration_ms",
+        "heartbeat_at",
+    )
     list_filter = ("status", "triggered_by")
     list_select_related = ("workflow",)
     search_fields = ("workflow__name", "id")
-    readonly_fields = ("workflow", "version", "status", "triggered_by",
-                       "triggered_by_user", "trigger_data", "started_at",
-                       "completed_at", "duration_ms", "summary", "heartbeat_at",
-                       "worker_started", "cancel_requested")
+    readonly_fields = (
+        "workflow",
+        "version",
+        "status",
+        "triggered_by",
+        "triggered_by_user",
+        "trigger_data",
+        "started_at",
+        "completed_at",
+        "duration_ms",
+        "summary",
+        "heartbeat_at",
+        "worker_started",
+        "cancel_requested",
+    )
     fields = readonly_fields
     inlines = [NodeStateInline, LogLineInline]
     actions = [fail_runs]
@@ -59,8 +79,15 @@ class RunAdmin(admin.ModelAdmin):
 class TerminalSessionAdmin(admin.ModelAdmin):
     """Who opened a shell into which container, and when: an audit trail."""
 
-    list_display = ("started_at", "user", "workflow", "pod", "container",
-                    "ended_at", "exit_code")
+    list_display = (
+        "started_at",
+        "user",
+        "workflow",
+        "pod",
+        "container",
+        "ended_at",
+        "exit_code",
+    )
     list_filter = ("started_at",)
     list_select_related = ("user", "workflow")
     search_fields = ("user__username", "workflow__name", "pod", "container")

@@ -84,7 +84,9 @@ class RunNodeState(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="node_states")
     node_id = models.CharField(max_length=63)
     kind = models.CharField(max_length=30)
-    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    state = models.CharField(
+        max_length=12, choices=State.choices, default=State.PENDING
+    )
     message = models.TextField(blank=True)
     health = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -143,7 +145,9 @@ class NodeStatus(models.Model):
     )
     node_id = models.CharField(max_length=63)
     kind = models.CharField(max_length=30, blank=True)
-    state = models.CharField(max_length=12, choices=State.choices, default=State.UNKNOWN)
+    state = models.CharField(
+        max_length=12, choices=State.choices, default=State.UNKNOWN
+    )
     message = models.TextField(blank=True)
     ready = models.IntegerField(null=True, blank=True)
     desired = models.IntegerField(null=True, blank=True)

@@ -30,9 +30,18 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
         fields = [
-            "id", "workflow_id", "version", "status", "triggered_by",
-            "triggered_by_user", "trigger_data", "started_at", "completed_at",
-            "duration", "summary", "cancel_requested",
+            "id",
+            "workflow_id",
+            "version",
+            "status",
+            "triggered_by",
+            "triggered_by_user",
+            "trigger_data",
+            "started_at",
+            "completed_at",
+            "duration",
+            "summary",
+            "cancel_requested",
         ]
 
 

@@ -29,14 +29,24 @@ def make_cluster(owner, kubeconfig_text: str, name: str = "sim") -> Cluster:
     return cluster
 
 
-def make_workflow(owner, cluster, *, canvas: dict | None = None, state="draft",
-                  name="shop", namespace="default") -> Workflow:
+def make_workflow(
+    owner,
+    cluster,
+    *,
+    canvas: dict | None = None,
+    state="draft",
+    name="shop",
+    namespace="default",
+) -> Workflow:
     workflow = workflow_actions.create_workflow(
         owner, name=name, cluster=cluster, namespace=namespace
     )
     if canvas is not None:
         workflow_actions.save_canvas(
-            workflow.pk, nodes=canvas["nodes"], edges=canvas["edges"], base_revision=None
+            workflow.pk,
+            nodes=canvas["nodes"],
+            edges=canvas["edges"],
+            base_revision=None,
         )
     if state != "draft":
         workflow_actions.move_workflow(workflow.pk, state)

@@ -8,8 +8,10 @@ pytestmark = pytest.mark.django_db
 
 ALIAS_BOMB = "\n".join(
     ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-    + [f"{b}: &{b} [*{a},*{a},*{a},*{a},*{a},*{a},*{a},*{a},*{a}]"
-       for a, b in zip("abcdefg", "bcdefgh", strict=True)]
+    + [
+        f"{b}: &{b} [*{a},*{a},*{a},*{a},*{a},*{a},*{a},*{a},*{a}]"
+        for a, b in zip("abcdefg", "bcdefgh", strict=True)
+    ]
 )
 
 
@@ -27,9 +29,17 @@ def save(api, workflow, nodes, edges=()):
 
 
 def custom_resource(spec: str) -> dict:
-    return {"id": "cr", "type": "customresource", "position": {"x": 0, "y": 0},
-            "data": {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w",
-                     "spec": spec}}
+    return {
+        "id": "cr",
+        "type": "customresource",
+        "position": {"x": 0, "y": 0},
+        "data": {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "name": "w",
+            "spec": spec,
+        },
+    }
 
 
 def test_yaml_aliases_are_refused_so_a_bomb_cannot_expand(owner_api, workflow):
@@ -41,11 +51,16 @@ def test_yaml_aliases_are_refused_so_a_bomb_cannot_expand(owner_api, workflow):
     assert workflow.nodes == []
 
 
-@pytest.mark.parametrize("field, value", [("name", 5), ("image", 5),
-                                          ("labels", {"k": 5})])
+@pytest.mark.parametrize(
+    "field, value", [("name", 5), ("image", 5), ("labels", {"k": 5})]
+)
 def test_a_number_where_text_is_expected_is_refused(owner_api, workflow, field, value):
-    node = {"id": "web", "type": "deployment", "position": {"x": 0, "y": 0},
-            "data": {"name": "web", "image": "nginx:1.27", field: value}}
+    node = {
+        "id": "web",
+        "type": "deployment",
+        "position": {"x": 0, "y": 0},
+        "data": {"name": "web", "image": "nginx:1.27", field: value},
+    }
 
     response = save(owner_api, workflow, [node])
 
@@ -56,8 +71,9 @@ def test_a_number_where_text_is_expected_is_refused(owner_api, workflow, field, 
 def test_deeply_nested_json_is_a_parse_error(owner_api, workflow):
     body = '{"nodes": [], "edges": [], "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
 
-    response = owner_api.post(f"/v1/api/workflows/{workflow.pk}/save", body,
-                              content_type="application/json")
+    response = owner_api.post(
+        f"/v1/api/workflows/{workflow.pk}/save", body, content_type="application/json"
+    )
 
     assert response.status_code == 400
     assert response["Content-Type"].startswith("application/json")
@@ -78,7 +94,8 @@ def test_an_oversized_body_answers_json(owner_api, workflow, settings):
 
     response = owner_api.post(
         f"/v1/api/workflows/{workflow.pk}/save",
-        {"nodes": [], "edges": [], "pad": "x" * 5000}, format="json",
+        {"nodes": [], "edges": [], "pad": "x" * 5000},
+        format="json",
     )
 
     assert response.status_code == 400
@@ -86,8 +103,11 @@ def test_an_oversized_body_answers_json(owner_api, workflow, settings):
 
 
 def test_a_save_must_say_which_revision_it_is_based_on(owner_api, workflow):
-    response = owner_api.post(f"/v1/api/workflows/{workflow.pk}/save",
-                              {"nodes": [], "edges": []}, format="json")
+    response = owner_api.post(
+        f"/v1/api/workflows/{workflow.pk}/save",
+        {"nodes": [], "edges": []},
+        format="json",
+    )
 
     assert response.status_code == 400
     assert "revision" in response.data

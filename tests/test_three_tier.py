@@ -43,18 +43,23 @@ class Api:
 
     def deploy(self, workflow_id: str, canvas: dict, revision: int) -> dict:
         """Save a canvas into a draft, publish it and run it to the end."""
-        self.call("POST", f"/workflows/{workflow_id}/save",
-                  {**canvas, "revision": revision})
+        self.call(
+            "POST", f"/workflows/{workflow_id}/save", {**canvas, "revision": revision}
+        )
         self.call("POST", f"/workflows/{workflow_id}/publish")
-        started = self.call("POST", f"/workflows/{workflow_id}/run",
-                            {"trigger_data": {}}, expect=202)
+        started = self.call(
+            "POST", f"/workflows/{workflow_id}/run", {"trigger_data": {}}, expect=202
+        )
         return {**started, **self.wait_for_run(started["run_id"])}
 
 
 def kubectl(kubeconfig, *args: str) -> dict:
     done = subprocess.run(
         ["kubectl", "--kubeconfig", str(kubeconfig), *args, "-o", "json"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return json.loads(done.stdout)
 
@@ -62,14 +67,22 @@ def kubectl(kubeconfig, *args: str) -> dict:
 def kubectl_apply(kubeconfig, manifest: dict) -> None:
     subprocess.run(
         ["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-f", "-"],
-        input=json.dumps(manifest), capture_output=True, text=True, timeout=60,
+        input=json.dumps(manifest),
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=True,
     )
 
 
 def objects_by_kind(kubeconfig, namespace="default") -> dict:
-    listed = kubectl(kubeconfig, "get",
-                     "deploy,sts,svc,ing,hpa,cm,secret,pvc,endpoints", "-n", namespace)
+    listed = kubectl(
+        kubeconfig,
+        "get",
+        "deploy,sts,svc,ing,hpa,cm,secret,pvc,endpoints",
+        "-n",
+        namespace,
+    )
     found: dict = {}
     for item in listed["items"]:
         found.setdefault(item["kind"], {})[item["metadata"]["name"]] = item
@@ -83,10 +96,12 @@ def api(live_server, owner) -> Api:
 
 @pytest.fixture
 def workflow(api, kubeconfig_text) -> dict:
-    cluster = api.call("POST", "/clusters",
-                       {"name": "sim", "kubeconfig": kubeconfig_text}, expect=201)
-    return api.call("POST", "/workflows", {"name": "shop", "cluster_id": cluster["id"]},
-                    expect=201)
+    cluster = api.call(
+        "POST", "/clusters", {"name": "sim", "kubeconfig": kubeconfig_text}, expect=201
+    )
+    return api.call(
+        "POST", "/workflows", {"name": "shop", "cluster_id": cluster["id"]}, expect=201
+    )
 
 
 def test_a_three_tier_application_runs_to_completed_with_correct_wiring(
@@ -113,9 +128,9 @@ def test_a_three_tier_application_runs_to_completed_with_correct_wiring(
 
     service = live["Service"]["web"]
     selector = service["spec"]["selector"]
-    assert all(
-        selector.items() <= p["metadata"]["labels"].items() for p in web_pods
-    ), "the Service selects the web pods"
+    assert all(selector.items() <= p["metadata"]["labels"].items() for p in web_pods), (
+        "the Service selects the web pods"
+    )
     assert service["spec"]["ports"][0]["targetPort"] in (80, "http")
     addresses = live["Endpoints"]["web"]["subsets"][0]["addresses"]
     assert len(addresses) == 3
@@ -130,8 +145,9 @@ def test_a_three_tier_application_runs_to_completed_with_correct_wiring(
     container = pod_spec["containers"][0]
     config_volume = next(v for v in pod_spec["volumes"] if "configMap" in v)
     assert config_volume["configMap"]["name"] == "web-config"
-    mount = next(m for m in container["volumeMounts"]
-                 if m["name"] == config_volume["name"])
+    mount = next(
+        m for m in container["volumeMounts"] if m["name"] == config_volume["name"]
+    )
     assert mount["mountPath"] == "/etc/config"
     assert {"secretRef": {"name": "web-secret"}} in [
         {k: v for k, v in source.items() if k == "secretRef"}
@@ -146,11 +162,17 @@ def test_a_three_tier_application_runs_to_completed_with_correct_wiring(
     headless = live["Service"][postgres["serviceName"]]
     assert headless["spec"]["clusterIP"] == "None"
     assert postgres["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
-    assert live["PersistentVolumeClaim"]["data-postgres-0"]["status"]["phase"] == "Bound"
-    password = next(e for e in postgres["template"]["spec"]["containers"][0]["env"]
-                    if e["name"] == "POSTGRES_PASSWORD")
+    assert (
+        live["PersistentVolumeClaim"]["data-postgres-0"]["status"]["phase"] == "Bound"
+    )
+    password = next(
+        e
+        for e in postgres["template"]["spec"]["containers"][0]["env"]
+        if e["name"] == "POSTGRES_PASSWORD"
+    )
     assert password["valueFrom"]["secretKeyRef"] == {
-        "name": "web-secret", "key": "DATABASE_PASSWORD"
+        "name": "web-secret",
+        "key": "DATABASE_PASSWORD",
     }
 
     secret = live["Secret"]["web-secret"]["data"]
@@ -158,7 +180,9 @@ def test_a_three_tier_application_runs_to_completed_with_correct_wiring(
         "pg-pa55w0rd-for-tests"
     )
     assert live["Service"]["postgres"]["spec"]["selector"].items() <= (
-        live["StatefulSet"]["postgres"]["spec"]["template"]["metadata"]["labels"].items()
+        live["StatefulSet"]["postgres"]["spec"]["template"]["metadata"][
+            "labels"
+        ].items()
     )
 
 
@@ -171,11 +195,18 @@ def test_removing_the_hpa_deletes_only_the_hpa_and_never_foreign_objects(
     before = objects_by_kind(kubeconfig_path)
     kubectl(kubeconfig_path, "create", "namespace", "other")
     foreign_hpa = {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "web", "namespace": "other"},
-        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                    "name": "web"},
-                 "minReplicas": 1, "maxReplicas": 2},
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "web",
+            },
+            "minReplicas": 1,
+            "maxReplicas": 2,
+        },
     }
     kubectl_apply(kubeconfig_path, foreign_hpa)
     foreign_before = kubectl(kubeconfig_path, "get", "hpa", "web", "-n", "other")
@@ -197,8 +228,9 @@ def test_removing_the_hpa_deletes_only_the_hpa_and_never_foreign_objects(
                 f"{kind} {name} was replaced or deleted"
             )
     foreign_after = kubectl(kubeconfig_path, "get", "hpa", "web", "-n", "other")
-    assert foreign_after["metadata"]["resourceVersion"] == (
-        foreign_before["metadata"]["resourceVersion"]
+    assert (
+        foreign_after["metadata"]["resourceVersion"]
+        == (foreign_before["metadata"]["resourceVersion"])
     )
 
 
@@ -206,7 +238,8 @@ def test_an_object_kubeorch_did_not_create_is_never_taken_over(
     api, workflow, celery_worker, kubeconfig_path
 ):
     foreign = {
-        "apiVersion": "v1", "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
         "metadata": {"name": "web-config", "namespace": "default"},
         "data": {"owner": "someone else"},
     }
@@ -231,12 +264,17 @@ def test_a_cluster_that_does_not_answer_fails_the_run_in_bounded_time(
     from workflows.models import Workflow
 
     settings.KUBEORCH_KUBE_TIMEOUT = 2
-    dead = Cluster(name="dead", owner=owner, auth_method="token",
-                   server=f"http://127.0.0.1:{free_port()}")
+    dead = Cluster(
+        name="dead",
+        owner=owner,
+        auth_method="token",
+        server=f"http://127.0.0.1:{free_port()}",
+    )
     dead.set_credentials({"server": dead.server, "token": "x"})
     dead.save()
-    workflow = api.call("POST", "/workflows", {"name": "lost", "cluster_id": str(dead.pk)},
-                        expect=201)
+    workflow = api.call(
+        "POST", "/workflows", {"name": "lost", "cluster_id": str(dead.pk)}, expect=201
+    )
     started = time.monotonic()
 
     run = api.deploy(workflow["id"], three_tier_canvas(), revision=0)

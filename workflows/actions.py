@@ -29,8 +29,9 @@ logger = logging.getLogger(__name__)
 CLEANUP_STALE_AFTER = timedelta(minutes=15)
 
 
-def create_workflow(owner, *, name, cluster, description="", namespace="default",
-                    tags=()) -> Workflow:
+def create_workflow(
+    owner, *, name, cluster, description="", namespace="default", tags=()
+) -> Workflow:
     """Create an empty draft workflow targeting a cluster."""
     workflow = Workflow.objects.create(
         owner=owner,
@@ -64,7 +65,10 @@ def save_canvas(workflow_id, *, nodes, edges, base_revision: int | None) -> Work
         workflow.save(update_fields=["nodes", "edges", "revision", "updated_at"])
     logger.info(
         "workflow %s saved: revision %s, %s nodes, %s edges",
-        workflow.pk, workflow.revision, len(nodes), len(edges),
+        workflow.pk,
+        workflow.revision,
+        len(nodes),
+        len(edges),
     )
     return workflow
 
@@ -257,8 +261,9 @@ class _CleanupObserver:
         return Workflow.Cleanup.FAILED, f"{message} Left over: {problems}"
 
 
-def create_version(workflow_id, *, user=None, name="", tag="",
-                   description="") -> WorkflowVersion:
+def create_version(
+    workflow_id, *, user=None, name="", tag="", description=""
+) -> WorkflowVersion:
     """Store the current canvas as a named version (no run)."""
     with transaction.atomic():
         workflow = Workflow.objects.select_for_update().get(pk=workflow_id)
@@ -275,9 +280,16 @@ def create_version(workflow_id, *, user=None, name="", tag="",
     return version
 
 
-def restore_version(workflow_id, number: int, *, user=None,
-                    base_revision: int | None = None, name="", tag="",
-                    description="") -> WorkflowVersion:
+def restore_version(
+    workflow_id,
+    number: int,
+    *,
+    user=None,
+    base_revision: int | None = None,
+    name="",
+    tag="",
+    description="",
+) -> WorkflowVersion:
     """Copy an old version forward as a new version and load it on the canvas.
 
     Only a draft can be restored into (like a save); history is never
@@ -307,13 +319,24 @@ def restore_version(workflow_id, number: int, *, user=None,
         )
     logger.info(
         "workflow %s restored version %s as version %s (revision %s)",
-        workflow.pk, number, version.number, workflow.revision,
+        workflow.pk,
+        number,
+        version.number,
+        workflow.revision,
     )
     return version
 
 
-def snapshot_version(workflow: Workflow, *, source: str, user=None, name="",
-                     tag="", description="", restored_from=None) -> WorkflowVersion:
+def snapshot_version(
+    workflow: Workflow,
+    *,
+    source: str,
+    user=None,
+    name="",
+    tag="",
+    description="",
+    restored_from=None,
+) -> WorkflowVersion:
     """Store the workflow's current canvas as its next numbered version.
 
     Call inside a transaction that holds the workflow's row lock, so two
@@ -332,7 +355,9 @@ def snapshot_version(workflow: Workflow, *, source: str, user=None, name="",
         description=description,
         restored_from=restored_from,
     )
-    logger.info("workflow %s version %s created (%s)", workflow.pk, version.number, source)
+    logger.info(
+        "workflow %s version %s created (%s)", workflow.pk, version.number, source
+    )
     return version
 
 

@@ -46,18 +46,46 @@ class VersionInline(admin.TabularInline):
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
     list_display = (
-        "name", "owner", "cluster", "state", "run_count", "success_count",
-        "failure_count", "last_run_at", "updated_at",
+        "name",
+        "owner",
+        "cluster",
+        "state",
+        "run_count",
+        "success_count",
+        "failure_count",
+        "last_run_at",
+        "updated_at",
     )
     list_filter = ("state", "cluster")
     list_select_related = ("owner", "cluster")
     search_fields = ("name", "owner__username", "description")
-    readonly_fields = ("state", "revision", "canvas", "run_count", "success_count",
-                       "failure_count", "last_run_at", "cleanup_state",
-                       "cleanup_message", "schedule_cron", "schedule_timezone",
-                       "schedule_enabled", "webhook", "created_at", "updated_at")
-    fields = ("name", "description", "owner", "shared_with", "cluster", "namespace",
-              "tags", *readonly_fields)
+    readonly_fields = (
+        "state",
+        "revision",
+        "canvas",
+        "run_count",
+        "success_count",
+        "failure_count",
+        "last_run_at",
+        "cleanup_state",
+        "cleanup_message",
+        "schedule_cron",
+        "schedule_timezone",
+        "schedule_enabled",
+        "webhook",
+        "created_at",
+        "updated_at",
+    )
+    fields = (
+        "name",
+        "description",
+        "owner",
+        "shared_with",
+        "cluster",
+        "namespace",
+        "tags",
+        *readonly_fields,
+    )
     filter_horizontal = ("shared_with",)
     inlines = [VersionInline]
     actions = [
@@ -81,8 +109,18 @@ class WorkflowVersionAdmin(admin.ModelAdmin):
     list_filter = ("source",)
     list_select_related = ("workflow",)
     search_fields = ("workflow__name", "name", "tag")
-    fields = ("workflow", "number", "source", "name", "tag", "description",
-              "restored_from", "created_by", "created_at", "canvas")
+    fields = (
+        "workflow",
+        "number",
+        "source",
+        "name",
+        "tag",
+        "description",
+        "restored_from",
+        "created_by",
+        "created_at",
+        "canvas",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:

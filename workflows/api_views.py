@@ -22,8 +22,11 @@ from .serializers import (
 
 RunStarted = inline_serializer(
     "RunStarted",
-    {"run_id": serializers.UUIDField(), "version": serializers.IntegerField(),
-     "status": serializers.CharField()},
+    {
+        "run_id": serializers.UUIDField(),
+        "version": serializers.IntegerField(),
+        "status": serializers.CharField(),
+    },
 )
 
 

@@ -36,16 +36,43 @@ class WorkflowSerializer(serializers.ModelSerializer):
     class Meta:
         model = Workflow
         fields = [
-            "id", "name", "description", "cluster_id", "namespace", "tags",
-            "owner", "state", "nodes", "edges", "revision", "run_count",
-            "success_count", "failure_count", "last_run_at", "schedule_cron",
-            "schedule_timezone", "schedule_enabled", "webhook_enabled",
-            "cleanup_state", "cleanup_message", "created_at", "updated_at",
+            "id",
+            "name",
+            "description",
+            "cluster_id",
+            "namespace",
+            "tags",
+            "owner",
+            "state",
+            "nodes",
+            "edges",
+            "revision",
+            "run_count",
+            "success_count",
+            "failure_count",
+            "last_run_at",
+            "schedule_cron",
+            "schedule_timezone",
+            "schedule_enabled",
+            "webhook_enabled",
+            "cleanup_state",
+            "cleanup_message",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = [
-            "state", "edges", "revision", "run_count", "success_count",
-            "failure_count", "last_run_at", "schedule_cron", "schedule_timezone",
-            "schedule_enabled", "cleanup_state", "cleanup_message",
+            "state",
+            "edges",
+            "revision",
+            "run_count",
+            "success_count",
+            "failure_count",
+            "last_run_at",
+            "schedule_cron",
+            "schedule_timezone",
+            "schedule_enabled",
+            "cleanup_state",
+            "cleanup_message",
         ]
 
     def get_nodes(self, workflow) -> list:
@@ -96,8 +123,16 @@ class VersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = WorkflowVersion
         fields = [
-            "number", "name", "tag", "description", "source", "restored_from",
-            "created_by", "created_at", "nodes", "edges",
+            "number",
+            "name",
+            "tag",
+            "description",
+            "source",
+            "restored_from",
+            "created_by",
+            "created_at",
+            "nodes",
+            "edges",
         ]
 
     def get_nodes(self, version) -> list:

@@ -30,24 +30,50 @@ def app_nodes(index: int) -> tuple[list[dict], list[dict]]:
     ids = {part: f"{name}-{part}" for part in ("cfg", "web", "svc", "ing", "hpa")}
 
     def at(node_id, node_type, **data):
-        return {"id": node_id, "type": node_type, "position": {"x": 0, "y": index},
-                "data": data}
+        return {
+            "id": node_id,
+            "type": node_type,
+            "position": {"x": 0, "y": index},
+            "data": data,
+        }
 
     nodes = [
         at(ids["cfg"], "configmap", name=f"{name}-config", data={"LOG": "info"}),
-        at(ids["web"], "deployment", name=name, image="nginx:1.27", replicas=1,
-           containerPorts=[{"name": "http", "containerPort": 80}],
-           resources={"requests": {"cpu": "10m", "memory": "16Mi"}}),
+        at(
+            ids["web"],
+            "deployment",
+            name=name,
+            image="nginx:1.27",
+            replicas=1,
+            containerPorts=[{"name": "http", "containerPort": 80}],
+            resources={"requests": {"cpu": "10m", "memory": "16Mi"}},
+        ),
         at(ids["svc"], "service", name=name, ports=[{"name": "http", "port": 80}]),
-        at(ids["ing"], "ingress", name=name, host=f"{name}.example.com",
-           paths=[{"path": "/", "pathType": "Prefix"}]),
-        at(ids["hpa"], "hpa", name=name, minReplicas=1, maxReplicas=3,
-           targetCPUUtilization=70),
+        at(
+            ids["ing"],
+            "ingress",
+            name=name,
+            host=f"{name}.example.com",
+            paths=[{"path": "/", "pathType": "Prefix"}],
+        ),
+        at(
+            ids["hpa"],
+            "hpa",
+            name=name,
+            minReplicas=1,
+            maxReplicas=3,
+            targetCPUUtilization=70,
+        ),
     ]
 
     def link(source, target, handle="out", **data):
-        built = {"id": f"{source}-{target}", "source": source, "target": target,
-                 "sourceHandle": handle, "targetHandle": "in"}
+        built = {
+            "id": f"{source}-{target}",
+            "source": source,
+            "target": target,
+            "sourceHandle": handle,
+            "targetHandle": "in",
+        }
         return {**built, "data": data} if data else built
 
     edges = [
@@ -109,8 +135,9 @@ def wait_for_run(run_id, timeout: float = 120) -> Run:
 @pytest.fixture
 def workflow(owner, kubeconfig_text):
     cluster = make_cluster(owner, kubeconfig_text)
-    return make_workflow(owner, cluster, canvas=hundred_nodes(), state="published",
-                         namespace="many")
+    return make_workflow(
+        owner, cluster, canvas=hundred_nodes(), state="published", namespace="many"
+    )
 
 
 def test_cancelling_a_100_node_run_midway_leaves_a_consistent_cluster(

@@ -47,8 +47,9 @@ def edit(workflow: Workflow, change) -> None:
     nodes = json.loads(json.dumps(workflow.nodes))
     edges = json.loads(json.dumps(workflow.edges))
     nodes, edges = change(nodes, edges)
-    workflow_actions.save_canvas(workflow.pk, nodes=nodes, edges=edges,
-                                 base_revision=workflow.revision)
+    workflow_actions.save_canvas(
+        workflow.pk, nodes=nodes, edges=edges, base_revision=workflow.revision
+    )
     workflow.refresh_from_db()
 
 
@@ -104,9 +105,7 @@ def test_after_editing_one_field_exactly_that_node_and_field_change(
     ]
 
 
-def test_a_changed_secret_value_shows_masked_and_never_in_clear(
-    owner_api, workflow
-):
+def test_a_changed_secret_value_shows_masked_and_never_in_clear(owner_api, workflow):
     deploy(workflow)
 
     def new_password(nodes, edges):
@@ -115,8 +114,9 @@ def test_a_changed_secret_value_shows_masked_and_never_in_clear(
         return nodes, edges
 
     edit(workflow, new_password)
-    response = owner_api.post(f"/v1/api/workflows/{workflow.pk}/dry-run", {},
-                              format="json")
+    response = owner_api.post(
+        f"/v1/api/workflows/{workflow.pk}/dry-run", {}, format="json"
+    )
 
     secret = by_node(response.data)["web-secret"]["objects"][0]
     assert secret["action"] == "change"
@@ -124,8 +124,13 @@ def test_a_changed_secret_value_shows_masked_and_never_in_clear(
         {"path": "data.DATABASE_PASSWORD", "before": "********", "after": "********"}
     ]
     body = response.content.decode()
-    for leak in (PASSWORD, "a-brand-new-password", "YS1icmFuZC1uZXctcGFzc3dvcmQ=",
-                 "cGctcGE1NXcwcmQtZm9yLXRlc3Rz", "enc:"):
+    for leak in (
+        PASSWORD,
+        "a-brand-new-password",
+        "YS1icmFuZC1uZXctcGFzc3dvcmQ=",
+        "cGctcGE1NXcwcmQtZm9yLXRlc3Rz",
+        "enc:",
+    ):
         assert leak not in body
 
 
@@ -164,12 +169,26 @@ def test_an_object_the_workflow_does_not_own_is_blocked(
 
 
 def test_a_kind_the_cluster_does_not_serve_is_an_error(owner_api, owner, cluster):
-    workflow = make_workflow(owner, cluster, canvas={
-        "nodes": [{"id": "cert", "type": "customresource", "position": {"x": 0, "y": 0},
-                   "data": {"name": "cert", "apiVersion": "cert-manager.io/v1",
-                            "kind": "Certificate", "spec": "secretName: tls\n"}}],
-        "edges": [],
-    })
+    workflow = make_workflow(
+        owner,
+        cluster,
+        canvas={
+            "nodes": [
+                {
+                    "id": "cert",
+                    "type": "customresource",
+                    "position": {"x": 0, "y": 0},
+                    "data": {
+                        "name": "cert",
+                        "apiVersion": "cert-manager.io/v1",
+                        "kind": "Certificate",
+                        "spec": "secretName: tls\n",
+                    },
+                }
+            ],
+            "edges": [],
+        },
+    )
 
     preview = dry_run(owner_api, workflow)
 
@@ -178,8 +197,9 @@ def test_a_kind_the_cluster_does_not_serve_is_an_error(owner_api, owner, cluster
 
 
 def test_a_namespace_that_does_not_exist_yet_is_reported(owner_api, owner, cluster):
-    workflow = make_workflow(owner, cluster, canvas=three_tier_canvas(),
-                             namespace="shop")
+    workflow = make_workflow(
+        owner, cluster, canvas=three_tier_canvas(), namespace="shop"
+    )
 
     preview = dry_run(owner_api, workflow)
 
@@ -202,9 +222,7 @@ def test_a_version_can_be_previewed_instead_of_the_canvas(owner_api, workflow):
     assert set(actions_of(preview).values()) == {"unchanged"}
 
 
-def test_an_unreachable_cluster_answers_502_in_bounded_time(
-    owner_api, owner, settings
-):
+def test_an_unreachable_cluster_answers_502_in_bounded_time(owner_api, owner, settings):
     settings.KUBEORCH_KUBE_TIMEOUT = 2
     dead = make_cluster(owner, "", name="dead")
     dead.auth_method = "token"
@@ -213,8 +231,9 @@ def test_an_unreachable_cluster_answers_502_in_bounded_time(
     workflow = make_workflow(owner, dead, canvas=three_tier_canvas())
     started = time.monotonic()
 
-    response = owner_api.post(f"/v1/api/workflows/{workflow.pk}/dry-run", {},
-                              format="json")
+    response = owner_api.post(
+        f"/v1/api/workflows/{workflow.pk}/dry-run", {}, format="json"
+    )
 
     assert response.status_code == 502
     assert "did not answer" in response.data["detail"]

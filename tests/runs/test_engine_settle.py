@@ -26,8 +26,14 @@ class Silent:
 
 
 def one_deployment(image: str) -> tuple[list, list]:
-    return [{"id": "web", "type": "deployment", "position": {"x": 0, "y": 0},
-             "data": {"name": "web", "image": image, "replicas": 1}}], []
+    return [
+        {
+            "id": "web",
+            "type": "deployment",
+            "position": {"x": 0, "y": 0},
+            "data": {"name": "web", "image": image, "replicas": 1},
+        }
+    ], []
 
 
 @pytest.fixture
@@ -44,13 +50,24 @@ def realistic_sim(tmp_path):
 def run(api_client, image: str, settle_for: float):
     nodes, edges = one_deployment(image)
     workflow_id = str(uuid.uuid4())
-    rendered = render_canvas(nodes, edges, workflow_id=workflow_id,
-                             namespace="default", reveal=lambda token: token)
-    return deploy(api_client, workflow_id=workflow_id, rendered=rendered,
-                  levels=apply_levels(nodes, edges),
-                  depends_on=dependencies(nodes, edges), observer=Silent(),
-                  options=DeployOptions(health_deadline=30, poll_interval=0.1,
-                                        settle_for=settle_for))
+    rendered = render_canvas(
+        nodes,
+        edges,
+        workflow_id=workflow_id,
+        namespace="default",
+        reveal=lambda token: token,
+    )
+    return deploy(
+        api_client,
+        workflow_id=workflow_id,
+        rendered=rendered,
+        levels=apply_levels(nodes, edges),
+        depends_on=dependencies(nodes, edges),
+        observer=Silent(),
+        options=DeployOptions(
+            health_deadline=30, poll_interval=0.1, settle_for=settle_for
+        ),
+    )
 
 
 def test_a_crash_loop_is_not_called_healthy_in_the_moment_it_is_ready(realistic_sim):

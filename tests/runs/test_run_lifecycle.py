@@ -37,7 +37,8 @@ def test_a_run_snapshots_a_numbered_version_and_pending_node_states(published):
 
 def test_the_api_answers_run_id_and_version_at_once(owner_api, published):
     response = owner_api.post(
-        f"/v1/api/workflows/{published.pk}/run", {"trigger_data": {"why": "test"}},
+        f"/v1/api/workflows/{published.pk}/run",
+        {"trigger_data": {"why": "test"}},
         format="json",
     )
 
@@ -51,7 +52,9 @@ def test_the_api_answers_run_id_and_version_at_once(owner_api, published):
 def test_a_second_run_while_one_runs_is_refused(owner_api, published):
     start(published)
 
-    response = owner_api.post(f"/v1/api/workflows/{published.pk}/run", {}, format="json")
+    response = owner_api.post(
+        f"/v1/api/workflows/{published.pk}/run", {}, format="json"
+    )
 
     assert response.status_code == 409
     assert "in progress" in response.data["detail"]
@@ -79,7 +82,9 @@ def test_a_redelivered_run_whose_worker_died_is_failed_not_reapplied(published):
     assert "worker" in run.summary and "died" in run.summary
 
 
-def test_runs_whose_worker_stopped_reporting_are_finished_as_failed(published, settings):
+def test_runs_whose_worker_stopped_reporting_are_finished_as_failed(
+    published, settings
+):
     settings.KUBEORCH_RUN_HEARTBEAT_TIMEOUT = 60
     run = start(published)
     stale = timezone.now() - timedelta(seconds=61)
@@ -95,7 +100,9 @@ def test_runs_whose_worker_stopped_reporting_are_finished_as_failed(published, s
 
 def test_a_live_run_is_left_alone_by_the_reaper(published):
     run = start(published)
-    Run.objects.filter(pk=run.pk).update(worker_started=True, heartbeat_at=timezone.now())
+    Run.objects.filter(pk=run.pk).update(
+        worker_started=True, heartbeat_at=timezone.now()
+    )
 
     assert actions.fail_abandoned_runs() == []
     run.refresh_from_db()
@@ -112,7 +119,9 @@ def test_finishing_twice_changes_nothing_and_counts_once(published):
     published.refresh_from_db()
     assert run.status == "completed" and run.summary == "ok"
     assert (published.run_count, published.success_count, published.failure_count) == (
-        1, 1, 0,
+        1,
+        1,
+        0,
     )
 
 
@@ -128,8 +137,9 @@ def test_a_cluster_unshared_after_the_workflow_was_made_cannot_be_run_on(
 ):
     cluster = make_cluster(teammate, kubeconfig_text, name="tariq's")
     cluster.shared_with.add(owner)
-    workflow = make_workflow(owner, cluster, canvas=three_tier_canvas(),
-                             state="published")
+    workflow = make_workflow(
+        owner, cluster, canvas=three_tier_canvas(), state="published"
+    )
     cluster.shared_with.remove(owner)
 
     response = owner_api.post(f"/v1/api/workflows/{workflow.pk}/run", {}, format="json")

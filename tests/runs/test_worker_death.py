@@ -22,10 +22,18 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 NEVER_READY = {
     "nodes": [
-        {"id": "web", "type": "deployment", "position": {"x": 0, "y": 0},
-         "data": {"name": "web", "image": "kubesim/unready", "replicas": 1,
-                  "containerPorts": [{"name": "http", "containerPort": 80}],
-                  "readinessProbe": {"type": "http", "path": "/"}}},
+        {
+            "id": "web",
+            "type": "deployment",
+            "position": {"x": 0, "y": 0},
+            "data": {
+                "name": "web",
+                "image": "kubesim/unready",
+                "replicas": 1,
+                "containerPorts": [{"name": "http", "containerPort": 80}],
+                "readinessProbe": {"type": "http", "path": "/"},
+            },
+        },
     ],
     "edges": [],
 }
@@ -46,12 +54,28 @@ def database_url_of_this_test() -> str:
 @pytest.fixture
 def worker_process(redis_url):
     celery_app.control.purge()
-    env = {**os.environ, "DATABASE_URL": database_url_of_this_test(), "REDIS_URL": redis_url}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_of_this_test(),
+        "REDIS_URL": redis_url,
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "kubeorch", "worker", "--pool=solo",
-         "--without-heartbeat", "--without-mingle", "--without-gossip",
-         "--loglevel=WARNING"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "kubeorch",
+            "worker",
+            "--pool=solo",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel=WARNING",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     yield process
     if process.poll() is None:

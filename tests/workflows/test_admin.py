@@ -21,8 +21,9 @@ def operator_client(client):
 @pytest.fixture
 def run(owner, kubeconfig_text):
     cluster = make_cluster(owner, kubeconfig_text)
-    workflow = make_workflow(owner, cluster, canvas=three_tier_canvas(),
-                             state="published")
+    workflow = make_workflow(
+        owner, cluster, canvas=three_tier_canvas(), state="published"
+    )
     return run_actions.start_run(workflow.pk, triggered_by="manual")
 
 

@@ -26,8 +26,12 @@ def node_of(canvas: dict, node_type: str) -> dict:
 def save(api, workflow, canvas, **extra):
     """Save a canvas, based on the stored revision unless one is given."""
     workflow.refresh_from_db()
-    body = {"nodes": canvas["nodes"], "edges": canvas["edges"],
-            "revision": workflow.revision, **extra}
+    body = {
+        "nodes": canvas["nodes"],
+        "edges": canvas["edges"],
+        "revision": workflow.revision,
+        **extra,
+    }
     return api.post(f"/v1/api/workflows/{workflow.pk}/save", body, format="json")
 
 
@@ -97,8 +101,9 @@ def test_requests_without_a_valid_token_are_refused(client, workflow):
 
 def test_list_filters_by_state_and_search(owner_api, owner, cluster):
     make_workflow(owner, cluster, name="alpha")
-    make_workflow(owner, cluster, name="beta", canvas=three_tier_canvas(),
-                  state="published")
+    make_workflow(
+        owner, cluster, name="beta", canvas=three_tier_canvas(), state="published"
+    )
 
     drafts = owner_api.get("/v1/api/workflows?state=draft").data["results"]
     found = owner_api.get("/v1/api/workflows?search=bet").data["results"]
@@ -144,7 +149,8 @@ def test_save_recomputes_linked_fields_from_edges(owner_api, workflow):
     response = save(owner_api, workflow, canvas)
 
     service = next(
-        n for n in response.data["nodes"]
+        n
+        for n in response.data["nodes"]
         if n["type"] == "service" and any(k.startswith("_linked") for k in n["data"])
     )
     assert any(v for k, v in service["data"].items() if k.startswith("_linked"))
@@ -167,8 +173,11 @@ def test_saving_the_mask_back_keeps_the_stored_secret(owner_api, workflow):
     first = save(owner_api, workflow, three_tier_canvas())
     stored_before = type(workflow).objects.get(pk=workflow.pk).nodes
 
-    second = save(owner_api, workflow, {"nodes": first.data["nodes"],
-                                        "edges": first.data["edges"]})
+    second = save(
+        owner_api,
+        workflow,
+        {"nodes": first.data["nodes"], "edges": first.data["edges"]},
+    )
 
     assert second.status_code == 200, second.content
     stored_after = type(workflow).objects.get(pk=workflow.pk).nodes
@@ -222,8 +231,9 @@ def test_a_body_of_several_megabytes_is_refused(owner_api, workflow):
 
 
 def test_a_published_workflow_cannot_be_saved(owner_api, owner, cluster):
-    workflow = make_workflow(owner, cluster, canvas=three_tier_canvas(),
-                             state="published")
+    workflow = make_workflow(
+        owner, cluster, canvas=three_tier_canvas(), state="published"
+    )
 
     response = save(owner_api, workflow, three_tier_canvas())
 
@@ -245,8 +255,9 @@ def test_publish_then_edit_then_archive_then_restore(owner_api, owner, cluster):
 
 
 def test_archived_cannot_be_published_directly(owner_api, owner, cluster):
-    workflow = make_workflow(owner, cluster, canvas=three_tier_canvas(),
-                             state="archived")
+    workflow = make_workflow(
+        owner, cluster, canvas=three_tier_canvas(), state="archived"
+    )
 
     response = owner_api.post(f"/v1/api/workflows/{workflow.pk}/publish")
 
@@ -272,9 +283,21 @@ def test_node_kinds_lists_every_kind(owner_api):
 
     assert response.status_code == 200
     text = json.dumps(response.data)
-    for kind in ("deployment", "statefulset", "daemonset", "job", "cronjob", "service",
-                 "ingress", "configmap", "secret", "persistentvolumeclaim", "hpa",
-                 "networkpolicy", "customresource"):
+    for kind in (
+        "deployment",
+        "statefulset",
+        "daemonset",
+        "job",
+        "cronjob",
+        "service",
+        "ingress",
+        "configmap",
+        "secret",
+        "persistentvolumeclaim",
+        "hpa",
+        "networkpolicy",
+        "customresource",
+    ):
         assert f'"{kind}"' in text
 
 
@@ -313,17 +336,31 @@ def _disallowed_edge(canvas):
     config = node_of(canvas, "configmap")
     service = node_of(canvas, "service")
     canvas["edges"].append(
-        {"id": "bad-edge", "source": config["id"], "target": service["id"],
-         "sourceHandle": None, "targetHandle": None}
+        {
+            "id": "bad-edge",
+            "source": config["id"],
+            "target": service["id"],
+            "sourceHandle": None,
+            "targetHandle": None,
+        }
     )
 
 
 def _cycle(canvas):
-    edge = next(e for e in canvas["edges"] if node_of_id(canvas, e["source"])["type"]
-                == "service")
+    edge = next(
+        e
+        for e in canvas["edges"]
+        if node_of_id(canvas, e["source"])["type"] == "service"
+    )
     canvas["edges"].append(
-        {**edge, "id": "back-edge", "source": edge["target"], "target": edge["source"],
-         "sourceHandle": edge["targetHandle"], "targetHandle": edge["sourceHandle"]}
+        {
+            **edge,
+            "id": "back-edge",
+            "source": edge["target"],
+            "target": edge["source"],
+            "sourceHandle": edge["targetHandle"],
+            "targetHandle": edge["sourceHandle"],
+        }
     )
 
 

@@ -356,7 +356,9 @@ class _NoAliasLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
-                None, None, "anchors and aliases (*name) are not allowed",
+                None,
+                None,
+                "anchors and aliases (*name) are not allowed",
                 event.start_mark,
             )
         return super().compose_node(parent, index)
