@@ -51,7 +51,7 @@ export function mountLogs(root, options) {
   let generation = 0;
   let retryMs = config.reconnectMs;
   let pingTimer = 0;
-  /** @type {Array<{name: string, containers: string[], has_previous: string[]}>} */
+  /** @type {Array<{name: string, phase: string, containers: string[], has_previous: string[]}>} */
   let pods = [];
 
   const nodeUrl = `${config.apiBase}/workflows/${config.workflowId}/nodes/${encodeURIComponent(config.nodeId)}`;
