@@ -12,17 +12,15 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import yaml
 from kubernetes import config
 
-from kubeorch.embedded import free_port
+from bench.common import QuietObserver, Simulator
 from runs import engine
 from workflows.ordering import apply_levels, dependencies
 from workflows.render import render_canvas
@@ -126,53 +124,6 @@ def build_canvas(apps: int) -> tuple[list[dict], list[dict]]:
         nodes += app_node_list
         edges += app_edge_list
     return nodes, edges
-
-
-class Simulator:
-    """kubesim in its own process, so neither client shares its interpreter."""
-
-    def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.kubeconfig = workdir / "kubeconfig"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kubesim",
-                "serve",
-                "--mode",
-                "instant",
-                "--port",
-                str(self.port),
-                "--kubeconfig",
-                str(self.kubeconfig),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.process.stdout.readline()
-
-    def reset(self) -> None:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/_kubesim/reset", method="POST"
-        )
-        urllib.request.urlopen(request, timeout=30).read()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-class QuietObserver:
-    def node_state(self, node_id, state, message="", health=None) -> None:
-        if state == "failed":
-            raise RuntimeError(f"{node_id} failed: {message}")
-
-    def log(self, level, message) -> None:
-        pass
-
-    def should_stop(self) -> bool:
-        return False
 
 
 def time_kubeorch(sim, nodes, edges, *, wait_for_health: bool) -> float:

@@ -16,18 +16,15 @@ import argparse
 import copy
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 from kubernetes import client, config
 
-from kubeorch.embedded import free_port
+from bench.common import QuietObserver, Simulator
 from runs import engine
 from runs.dry_run import DryRunOptions, dry_run
 from workflows.canvas import normalize_canvas
@@ -159,53 +156,6 @@ def time_compare(apps: int, repeat: int) -> tuple[list[float], dict]:
         summary = compare_canvases(before, after, reveal=reveal)["summary"]
         times.append(time.perf_counter() - started)
     return times, summary
-
-
-class Simulator:
-    """kubesim in its own process, so it does not share this interpreter."""
-
-    def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.kubeconfig = workdir / "kubeconfig"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kubesim",
-                "serve",
-                "--mode",
-                "instant",
-                "--port",
-                str(self.port),
-                "--kubeconfig",
-                str(self.kubeconfig),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.process.stdout.readline()
-
-    def reset(self) -> None:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/_kubesim/reset", method="POST"
-        )
-        urllib.request.urlopen(request, timeout=30).read()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-class QuietObserver:
-    def node_state(self, node_id, state, message="", health=None) -> None:
-        if state == "failed":
-            raise RuntimeError(f"{node_id} failed: {message}")
-
-    def log(self, level, message) -> None:
-        pass
-
-    def should_stop(self) -> bool:
-        return False
 
 
 def time_dry_runs(apps: int, repeat: int) -> dict[str, list[float]]:
