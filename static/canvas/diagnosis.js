@@ -76,6 +76,27 @@ export class DiagnosisView {
 
   /** @param {any} answer the diagnosis endpoint's body */
   draw(answer) {
+    // Live updates redraw the section; what the user typed must survive.
+    const typed = this.typedValues();
+    this.drawAnswer(answer);
+    for (const input of this.fixInputs()) {
+      const value = typed.get(inputKey(input));
+      if (value !== undefined) input.value = value;
+    }
+  }
+
+  /** @returns {HTMLInputElement[]} */
+  fixInputs() {
+    return Array.from(this.element.querySelectorAll("input[data-fix-input]"));
+  }
+
+  /** @returns {Map<string, string>} the values typed into the fix inputs */
+  typedValues() {
+    return new Map(this.fixInputs().map((input) => [inputKey(input), input.value]));
+  }
+
+  /** @param {any} answer the diagnosis endpoint's body */
+  drawAnswer(answer) {
     const diagnosis = answer.diagnosis;
     if (!diagnosis) {
       this.element.replaceChildren(this.heading(), el("p", { class: "kp-cause", text: answer.message || `The node is ${answer.state}.` }));
@@ -202,6 +223,15 @@ function diffView(diff) {
   for (const edge of diff.edges?.removed ?? []) list.append(el("li", {}, el("del", { class: "before", text: `- link ${edge.source} → ${edge.target}` })));
   if (!list.children.length) list.append(el("li", { class: "muted", text: "No change to the canvas." }));
   return list;
+}
+
+/**
+ * Return where an input sits: its fix's id and its name.
+ * @param {HTMLInputElement} input
+ */
+function inputKey(input) {
+  const box = /** @type {HTMLElement|null} */ (input.closest(".kp-fix"));
+  return `${box?.dataset.fixId ?? ""}/${input.name}`;
 }
 
 /**
