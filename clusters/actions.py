@@ -25,7 +25,7 @@ from .models import Cluster
 
 logger = logging.getLogger(__name__)
 
-SIMULATED_CLUSTER_NAME = "kubesim (simulated)"
+SIMULATED_CLUSTER_NAME = "kubesim"
 STATUS_FIELDS = [
     "last_checked_at",
     "reachable",

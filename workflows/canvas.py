@@ -246,13 +246,19 @@ def _edge_end(
     return nodes[node_id]
 
 
+def a_or_an(label: str) -> str:
+    """Return the label with its indefinite article ("an Ingress")."""
+    return f"{'an' if label[:1].lower() in 'aeiou' else 'a'} {label}"
+
+
 def _refusal(source: dict, target: dict) -> str:
     source_kind, target_kind = KINDS[source["type"]], KINDS[target["type"]]
     allowed = [KINDS[key].label for key in targets_of(source["type"])]
+    subject = a_or_an(source_kind.label).capitalize()
     if not allowed:
-        return f"A {source_kind.label} has no outgoing links."
+        return f"{subject} has no outgoing links."
     return (
-        f"A {source_kind.label} cannot link to a {target_kind.label}; "
+        f"{subject} cannot link to {a_or_an(target_kind.label)}; "
         f"it can link to: {', '.join(dict.fromkeys(allowed))}."
     )
 
@@ -378,7 +384,8 @@ def _one_link_message(
             "path has one backend."
         )
     return (
-        f"A {kind.label} links to one workload; {source_id!r} already links to "
+        f"{a_or_an(kind.label).capitalize()} links to one workload; "
+        f"{source_id!r} already links to "
         f"{first!r}."
     )
 

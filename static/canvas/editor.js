@@ -25,7 +25,7 @@ import { applyLinks } from "./links.js";
 import { Minimap } from "./minimap.js";
 import { KIND_MIME, Palette } from "./palette.js";
 import { Panel } from "./panel.js";
-import { Registry, loadRegistry } from "./registry.js";
+import { Registry, loadRegistry, withArticle } from "./registry.js";
 import { Scene } from "./scene.js";
 import { Store } from "./store.js";
 
@@ -381,7 +381,7 @@ export class Editor {
         const first = taken[0].target;
         return handle.startsWith("path-")
           ? `Path port '${handle}' of '${sourceId}' already leads to '${first}'; a path has one backend.`
-          : `A ${this.registry.label(source.type)} links to one workload; '${sourceId}' already links to '${first}'. Drag the end of that link to re-target it.`;
+          : `${withArticle(this.registry.label(source.type)).replace(/^a/, "A")} links to one workload; '${sourceId}' already links to '${first}'. Drag the end of that link to re-target it.`;
       }
     }
     if (rule.maxPerTarget) {

@@ -94,9 +94,10 @@ export class Registry {
   refusal(sourceType, targetType) {
     const source = this.label(sourceType);
     const allowed = [...new Set(this.targetsOf(sourceType).map((key) => this.label(key)))];
+    const subject = capitalized(withArticle(source));
     let message = allowed.length
-      ? `A ${source} cannot link to a ${this.label(targetType)}; it can link to: ${allowed.join(", ")}.`
-      : `A ${source} has no outgoing links.`;
+      ? `${subject} cannot link to ${withArticle(this.label(targetType))}; it can link to: ${allowed.join(", ")}.`
+      : `${subject} has no outgoing links.`;
     if (this.ruleFor(targetType, sourceType)) {
       message += ` Draw it from the ${this.label(targetType)} instead.`;
     }
@@ -187,4 +188,17 @@ export async function loadRegistry(url) {
   const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
   if (!response.ok) throw new Error(`The node kinds could not be loaded (${response.status}).`);
   return new Registry(await response.json());
+}
+
+/**
+ * Return a label with its indefinite article ("an Ingress").
+ * @param {string} label
+ */
+export function withArticle(label) {
+  return `${"aeiou".includes(label.charAt(0).toLowerCase()) ? "an" : "a"} ${label}`;
+}
+
+/** @param {string} text */
+function capitalized(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

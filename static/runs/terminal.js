@@ -13,7 +13,15 @@ const page = /** @type {HTMLElement} */ (document.getElementById("terminal-page"
 const state = /** @type {HTMLElement} */ (document.getElementById("terminal-state"));
 const { workflowId, nodeId, pod, container } = /** @type {any} */ (page.dataset);
 
-const terminal = new Terminal({ cursorBlink: true, convertEol: false, fontSize: 14 });
+// An explicit monospace family and line height: with the browser's default
+// the bottom pixel row (underscores) is clipped.
+const terminal = new Terminal({
+  cursorBlink: true,
+  convertEol: false,
+  fontSize: 14,
+  fontFamily: '"DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace',
+  lineHeight: 1.2,
+});
 const fit = new FitAddon();
 terminal.loadAddon(fit);
 terminal.open(/** @type {HTMLElement} */ (document.getElementById("terminal-screen")));

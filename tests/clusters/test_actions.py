@@ -73,7 +73,7 @@ def test_simulated_cluster_is_one_row_refreshed_on_every_start(
     assert second.reachable is False
     third = actions.register_simulated_cluster(owner, kubeconfig_text)
     assert third.reachable is True
-    assert third.name == "kubesim (simulated)"
+    assert third.name == "kubesim"
 
 
 def test_simulated_cluster_is_usable_by_everyone(

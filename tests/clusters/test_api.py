@@ -411,7 +411,7 @@ def test_public_simulated_cluster_is_usable_by_all_and_changeable_by_none(
     for api in (teammate_api, outsider_api):
         listed = api.get(LIST_URL).json()["results"]
         assert [(c["name"], c["is_simulated"], c["is_public"]) for c in listed] == [
-            ("kubesim (simulated)", True, True)
+            ("kubesim", True, True)
         ]
         assert api.get(detail_url(cluster)).status_code == 200
         assert api.patch(detail_url(cluster), {"name": "x"}).status_code == 403
