@@ -12,14 +12,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 
 from kubeorch.embedded import free_port
+from tests.processes import database_url_for_children
 
 START_TIMEOUT = 30.0
 
@@ -28,7 +27,7 @@ START_TIMEOUT = 30.0
 def daphne_url(django_db_setup, django_db_blocker):
     """The base URL of a daphne running kubeorch.asgi on the test database."""
     with django_db_blocker.unblock():
-        database_url = _database_url(connection.settings_dict)
+        database_url = database_url_for_children()
     port = free_port()
     env = {
         **os.environ,
@@ -54,18 +53,6 @@ def daphne_url(django_db_setup, django_db_blocker):
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-def _database_url(database: dict) -> str:
-    """Return a DATABASE_URL naming the test database the tests write to."""
-    if database["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{database['NAME']}"
-    user = quote(database.get("USER") or "", safe="")
-    password = quote(database.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = database.get("HOST") or "127.0.0.1"
-    port = f":{database['PORT']}" if database.get("PORT") else ""
-    return f"postgres://{credentials}{host}{port}/{database['NAME']}"
 
 
 def _wait_until_up(url: str, process: subprocess.Popen) -> None:

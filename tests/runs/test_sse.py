@@ -18,7 +18,6 @@ import requests
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from channels_redis.core import RedisChannelLayer
-from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 
@@ -28,6 +27,7 @@ from kubeorch.management.commands.apitoken import issue_token
 from runs import live
 from runs.models import NodeStatus
 from tests.factories import make_cluster, make_workflow
+from tests.processes import database_url_for_children
 from tests.runs.test_live import small_canvas, wait_until
 
 
@@ -235,13 +235,10 @@ def test_every_other_request_still_reaches_django(workflow, owner):
 @pytest.fixture
 def daphne_server(redis_url):
     """A real daphne serving kubeorch.asgi on the test database and Redis."""
-    database = django_settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.sqlite3":
-        pytest.skip("daphne is pointed at the test database by file name")
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{database['NAME']}",
+        "DATABASE_URL": database_url_for_children(),
         "REDIS_URL": redis_url,
     }
     base = Path(__file__).resolve().parents[2]

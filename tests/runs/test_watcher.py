@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings as django_settings
 from kubernetes import client
 
 from clusters.connection import api_client_for
@@ -36,6 +35,7 @@ from runs.watcher import (
     lease_client,
 )
 from tests.factories import make_cluster, make_workflow, three_tier_canvas
+from tests.processes import database_url_for_children
 from tests.runs.test_live import GroupListener, small_canvas, wait_until
 from workflows import actions as workflow_actions
 from workflows.models import Workflow
@@ -432,12 +432,9 @@ def test_secrets_and_config_maps_are_cached_as_metadata_only(
 def test_the_watch_command_holds_the_lease_and_stops_cleanly_on_sigterm(
     workflow, redis_url
 ):
-    database = django_settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.sqlite3":
-        pytest.skip("the command is pointed at the test database by file name")
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{database['NAME']}",
+        "DATABASE_URL": database_url_for_children(),
         "REDIS_URL": redis_url,
     }
     base = Path(__file__).resolve().parents[2]

@@ -11,12 +11,12 @@ import sys
 import time
 
 import pytest
-from django.db import connection
 
 from kubeorch.celery import app as celery_app
 from runs import actions
 from runs.models import Run
 from tests.factories import make_cluster, make_workflow
+from tests.processes import database_url_for_children
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -39,24 +39,12 @@ NEVER_READY = {
 }
 
 
-def database_url_of_this_test() -> str:
-    """A DATABASE_URL naming the test database this process uses."""
-    settings = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{settings['NAME']}"
-    user = settings["USER"] or "postgres"
-    return (
-        f"postgres://{user}@{settings['HOST'] or '127.0.0.1'}:"
-        f"{settings['PORT'] or 5432}/{settings['NAME']}"
-    )
-
-
 @pytest.fixture
 def worker_process(redis_url):
     celery_app.control.purge()
     env = {
         **os.environ,
-        "DATABASE_URL": database_url_of_this_test(),
+        "DATABASE_URL": database_url_for_children(),
         "REDIS_URL": redis_url,
     }
     process = subprocess.Popen(
