@@ -93,6 +93,8 @@ export class VersionHistory {
     this.rows = [];
     /** @type {string|null} */
     this.next = null;
+    /** Counts page requests; answers to older ones are dropped. */
+    this.loadTicket = 0;
     /** @type {HTMLElement|null} */
     this.opener = null;
     this.status = el("p", { class: "vh-status", role: "status", "aria-live": "polite" });
@@ -182,24 +184,31 @@ export class VersionHistory {
   // that shows only on the next opening (no versions event on the stream).
   /** Load the first page of versions again. */
   async reload() {
-    this.rows = [];
-    await this.loadPage(this.config.versions);
+    await this.loadPage(this.config.versions, true);
   }
 
   async loadMore() {
-    if (this.next) await this.loadPage(this.next);
+    if (this.next) await this.loadPage(this.next, false);
   }
 
-  /** @param {string} url */
-  async loadPage(url) {
+  /**
+   * Fetch a page of versions; only the latest request's answer is kept, so
+   * two reloads close together never list the versions twice.
+   * @param {string} url
+   * @param {boolean} fresh whether it replaces the list instead of extending it
+   */
+  async loadPage(url, fresh) {
     this.say("Loading versions…");
+    const ticket = ++this.loadTicket;
     let page;
     try {
       page = await request("GET", url);
     } catch (error) {
-      this.say(error instanceof Error ? error.message : String(error), true);
+      if (ticket === this.loadTicket) this.say(error instanceof Error ? error.message : String(error), true);
       return;
     }
+    if (ticket !== this.loadTicket) return;
+    if (fresh) this.rows = [];
     this.rows.push(...page.results);
     this.next = page.next;
     this.draw();
