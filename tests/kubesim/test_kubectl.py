@@ -63,6 +63,14 @@ def kubectl(cluster, tmp_path):
     return run
 
 
+def server_side_apply(kubectl, namespace, manifest, *flags, check=True):
+    """Run `kubectl apply --server-side` of a manifest given on stdin."""
+    return kubectl(
+        "apply", "--server-side", *flags, "-n", namespace, "-f", "-",
+        stdin=manifest, check=check,
+    )  # fmt: skip
+
+
 def test_version_talks_to_the_server(kubectl):
     output = json.loads(kubectl("version", "-o", "json").stdout)
 
@@ -79,9 +87,7 @@ def test_get_namespaces_as_json(kubectl):
 def test_server_side_apply_then_get_and_delete(kubectl, namespace):
     manifest = DEPLOYMENT.format(replicas=2)
 
-    applied = kubectl(
-        "apply", "--server-side", "-n", namespace, "-f", "-", stdin=manifest
-    )
+    applied = server_side_apply(kubectl, namespace, manifest)
     assert "deployment.apps/web serverside-applied" in applied.stdout
 
     table = kubectl("get", "deployments", "-n", namespace).stdout
@@ -102,58 +108,32 @@ def test_server_side_apply_then_get_and_delete(kubectl, namespace):
 def test_server_side_apply_without_client_validation(kubectl, namespace):
     manifest = DEPLOYMENT.format(replicas=1)
 
-    applied = kubectl(
-        "apply",
-        "--server-side",
-        "--validate=false",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        stdin=manifest,
-    )
+    applied = server_side_apply(kubectl, namespace, manifest, "--validate=false")
 
     assert "serverside-applied" in applied.stdout
 
 
 def test_server_side_apply_conflict_and_force(kubectl, namespace):
-    kubectl(
-        "apply",
-        "--server-side",
-        "-n",
+    server_side_apply(
+        kubectl,
         namespace,
-        "-f",
-        "-",
-        stdin=DEPLOYMENT.format(replicas=1),
+        DEPLOYMENT.format(replicas=1),
     )
     other = DEPLOYMENT.format(replicas=3)
 
-    refused = kubectl(
-        "apply",
-        "--server-side",
-        "--field-manager",
-        "someone-else",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        stdin=other,
-        check=False,
+    refused = server_side_apply(
+        kubectl, namespace, other, "--field-manager", "someone-else", check=False
     )
     assert refused.returncode != 0
     assert "conflict" in refused.stderr.lower()
 
-    kubectl(
-        "apply",
-        "--server-side",
+    server_side_apply(
+        kubectl,
+        namespace,
+        other,
         "--force-conflicts",
         "--field-manager",
         "someone-else",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        stdin=other,
     )
     live = json.loads(
         kubectl("get", "deployment", "web", "-n", namespace, "-o", "json").stdout
@@ -178,14 +158,10 @@ def test_client_side_apply_creates_then_configures(kubectl, namespace):
 
 
 def test_label_selector_and_jsonpath(kubectl, namespace):
-    kubectl(
-        "apply",
-        "--server-side",
-        "-n",
+    server_side_apply(
+        kubectl,
         namespace,
-        "-f",
-        "-",
-        stdin=DEPLOYMENT.format(replicas=1),
+        DEPLOYMENT.format(replicas=1),
     )
 
     names = kubectl(
@@ -203,14 +179,10 @@ def test_label_selector_and_jsonpath(kubectl, namespace):
 
 
 def test_get_pods_shows_status_columns(kubectl, namespace):
-    kubectl(
-        "apply",
-        "--server-side",
-        "-n",
+    server_side_apply(
+        kubectl,
         namespace,
-        "-f",
-        "-",
-        stdin=DEPLOYMENT.format(replicas=1),
+        DEPLOYMENT.format(replicas=1),
     )
 
     header = kubectl("get", "pods", "-n", namespace).stdout.splitlines()[0].split()
@@ -219,14 +191,10 @@ def test_get_pods_shows_status_columns(kubectl, namespace):
 
 
 def test_scale_through_the_subresource(kubectl, namespace):
-    kubectl(
-        "apply",
-        "--server-side",
-        "-n",
+    server_side_apply(
+        kubectl,
         namespace,
-        "-f",
-        "-",
-        stdin=DEPLOYMENT.format(replicas=1),
+        DEPLOYMENT.format(replicas=1),
     )
 
     kubectl("scale", "deployment/web", "-n", namespace, "--replicas=5")
@@ -238,14 +206,10 @@ def test_scale_through_the_subresource(kubectl, namespace):
 
 
 def test_diff_against_the_server(kubectl, namespace):
-    kubectl(
-        "apply",
-        "--server-side",
-        "-n",
+    server_side_apply(
+        kubectl,
         namespace,
-        "-f",
-        "-",
-        stdin=DEPLOYMENT.format(replicas=1),
+        DEPLOYMENT.format(replicas=1),
     )
 
     same = kubectl(
